@@ -1,0 +1,47 @@
+"""The ``rhel`` command line: ``rhel train | results | data | gradcheck | bench | demo``.
+
+Each sub-command lives next to the concept it serves and exposes ``register(subparsers)``, which adds its parser and
+sets ``func`` (called with the parsed namespace; it returns an exit status). This module only wires them together, and
+imports each lazily so that ``rhel data list`` does not pay for what ``rhel train`` needs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+#: (sub-command module, its ``register`` function) in the order ``rhel --help`` lists them.
+COMMAND_MODULES = (
+    "rhel.training.cli",  # train, results
+    "rhel.data.cli",  # data list | info | fetch
+    "rhel.reports.cli",  # gradcheck, bench
+    "rhel.physics.cli",  # demo
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from rhel import __version__
+
+    parser = argparse.ArgumentParser(
+        prog="rhel",
+        description="Recurrent Hamiltonian Echo Learning: train Hamiltonian sequence models with RHEL or BPTT.",
+    )
+    parser.add_argument("--version", action="version", version=f"rhel {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = build_parser()
+    if not argv:
+        # The main job on its embedded default: `rhel` alone behaves like `rhel train`.
+        argv = ["train"]
+    args = parser.parse_args(argv)
+    if getattr(args, "func", None) is None:
+        parser.print_help()
+        return 2
+    return int(args.func(args) or 0)
