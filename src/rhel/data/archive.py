@@ -1,16 +1,19 @@
-"""Loading and fetching UCR/UEA archive problems (shared by :mod:`rhel.data.uea`, :mod:`rhel.data.ucr` and user
+"""Loading and fetching UCR/UEA archive problems (shared by :mod:`rhel.data.uea`, :mod:`rhel.data.ucr` and
+user
 folders in those layouts).
 
 Download sources, tried in order, for problem ``<Name>``:
 
-1. ``https://www.timeseriesclassification.com/aeon-toolkit/<Name>.zip`` (the archive's current per-problem zips),
+1. ``https://www.timeseriesclassification.com/aeon-toolkit/<Name>.zip`` (the archive's current per-problem
+zips),
 2. ``https://timeseriesclassification.com/ClassificationDownloads/<Name>.zip`` (the archive's older path),
 3. ``http://www.timeseriesclassification.com/Downloads/<Name>.zip`` (the oldest path, still mirrored).
 
 The archive publishes no checksums: the sha256 of the first download is recorded next to the zip
 (``<Name>.zip.sha256``) and later downloads must match it. Whole-archive zips (``Multivariate2018_arff.zip``,
-``Univariate2018_ts.zip`` on the same site, or the UCR 2018 archive on Zenodo, record 11198697) can be unpacked by
-hand into ``<data_dir>/<Name>/`` instead: any of the layouts :mod:`rhel.data.formats` reads will do.
+``Univariate2018_ts.zip`` on the same site, or the UCR 2018 archive on Zenodo, record 11198697) can be
+unpacked by hand into ``<data_dir>/<Name>/`` instead: any of the layouts :mod:`rhel.data.formats` reads will
+do.
 """
 
 from __future__ import annotations
@@ -75,9 +78,9 @@ def load_archive_folder(
 
     ``resplit=False`` keeps the archive's TEST split and carves ``val_fraction`` of TRAIN as validation;
     ``resplit=True`` merges TRAIN and TEST and re-splits ``fractions`` (70/15/15) by seed, as the paper does.
-    ``dedupe=True`` drops repeated series (same values and length) after merging, keeping the first (the paper's
-    preprocessing does this). Variable-length problems are padded (``pad="end"``, the default, with a mask) or
-    resampled (``pad="resample"``) to the longest series or to ``max_length``.
+    ``dedupe=True`` drops repeated series (same values and length) after merging, keeping the first (the
+    paper's preprocessing does this). Variable-length problems are padded (``pad="end"``, the default, with a
+    mask) or resampled (``pad="resample"``) to the longest series or to ``max_length``.
     """
     detected, raw = read_problem(folder, name, fmt)
     series = raw["TRAIN"].series + raw["TEST"].series

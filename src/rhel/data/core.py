@@ -1,10 +1,11 @@
 """Core types and the helpers every loader shares: one validation, one split, one padding/resampling path.
 
-Every loader in :mod:`rhel.data` ends by calling :func:`build_splits` (or :func:`make_split` for splits it carves
+Every loader in :mod:`rhel.data` ends by calling :func:`build_splits` (or :func:`make_split` for splits it
+carves
 itself), so all datasets are validated, typed and split the same way:
 
-* inputs are ``float32`` arrays ``(N, L, C)``; a boolean ``mask`` ``(N, L)`` marks the valid steps of padded series
-  (``None`` when every series has the full length);
+* inputs are ``float32`` arrays ``(N, L, C)``; a boolean ``mask`` ``(N, L)`` marks the valid steps of padded
+  series (``None`` when every series has the full length);
 * classification targets are ``int64`` class indices ``(N,)``; regression targets are ``float32``
   ``(N, T, output_dim)``, aligned with the input as described by :attr:`DatasetInfo.target_stride`;
 * splits are drawn from ``numpy.random.default_rng(seed)``: the same seed always gives the same split.
@@ -47,14 +48,16 @@ PadMode = Literal["end", "start", "resample"]
 
 
 class DataError(ValueError):
-    """Bad data: a checksum mismatch, a truncated or malformed file, a ragged or wrong-shape series, NaN/Inf values.
+    """Bad data: a checksum mismatch, a truncated or malformed file, a ragged or wrong-shape series, NaN/Inf
+    values.
 
     The message always names the file (or dataset) and the position of the problem.
     """
 
 
 class DownloadError(DataError):
-    """A file could not be downloaded; the message says which URL to fetch by hand and where to put the file."""
+    """A file could not be downloaded; the message says which URL to fetch by hand and where to put the
+    file."""
 
 
 @dataclass(frozen=True)
@@ -62,10 +65,11 @@ class DatasetInfo:
     """Static metadata of a dataset (available without loading the data).
 
     ``length`` and ``channels`` describe the default options; a loader called with other options (``length=``,
-    ``max_length=``, ``sample_rate=``) reports the actual values in the ``info`` of the :class:`Dataset` it returns.
+    ``max_length=``, ``sample_rate=``) reports the actual values in the ``info`` of the :class:`Dataset` it
+    returns.
 
-    Regression targets ``(N, T, output_dim)`` are read at the ends of the last ``T`` blocks of ``target_stride``
-    input steps: target ``k`` belongs to input step ``L - (T - 1 - k) * target_stride - 1``.
+    Regression targets ``(N, T, output_dim)`` are read at the ends of the last ``T`` blocks of
+    ``target_stride`` input steps: target ``k`` belongs to input step ``L - (T - 1 - k) * target_stride - 1``.
     """
 
     name: str
@@ -102,7 +106,8 @@ class DatasetInfo:
 
 @dataclass(frozen=True)
 class Split:
-    """One split: ``inputs`` float32 ``(N, L, C)``, ``targets`` (see module doc), optional bool ``mask`` ``(N, L)``."""
+    """One split: ``inputs`` float32 ``(N, L, C)``, ``targets`` (see module doc), optional bool ``mask``
+    ``(N, L)``."""
 
     inputs: np.ndarray
     targets: np.ndarray
@@ -153,11 +158,13 @@ def split_indices(
     seed: int | np.random.Generator,
     labels: np.ndarray | None = None,
 ) -> list[np.ndarray]:
-    """Split ``range(n)`` into ``len(fractions)`` disjoint, sorted index arrays, deterministically from ``seed``.
+    """Split ``range(n)`` into ``len(fractions)`` disjoint, sorted index arrays, deterministically from
+    ``seed``.
 
-    Part sizes are exact (cumulative rounding of ``fractions * n``; the last part takes the rest). With ``labels``
-    the split is stratified: each class is shuffled and its members spread evenly over ``[0, 1)`` before the cut,
-    so every part gets close to its share of every class (exactly, up to one example per class and part).
+    Part sizes are exact (cumulative rounding of ``fractions * n``; the last part takes the rest). With
+    ``labels`` the split is stratified: each class is shuffled and its members spread evenly over ``[0, 1)``
+    before the cut, so every part gets close to its share of every class (exactly, up to one example per
+    class and part).
     """
     fractions = np.asarray(fractions, dtype=np.float64)
     if fractions.ndim != 1 or np.any(fractions < 0) or not np.isclose(fractions.sum(), 1.0):
@@ -180,7 +187,8 @@ def split_indices(
 
 
 def check_finite(array: np.ndarray, source: str, mask: np.ndarray | None = None) -> None:
-    """Raise :class:`DataError` naming ``source`` and the first position holding NaN or Inf (valid steps only)."""
+    """Raise :class:`DataError` naming ``source`` and the first position holding NaN or Inf (valid steps
+    only)."""
     bad = ~np.isfinite(array)
     if mask is not None:
         bad &= mask.reshape(mask.shape + (1,) * (array.ndim - mask.ndim))
@@ -194,7 +202,8 @@ def check_finite(array: np.ndarray, source: str, mask: np.ndarray | None = None)
 def encode_labels(
     raw: np.ndarray, classes: Sequence[str] | None = None
 ) -> tuple[np.ndarray, tuple[str, ...]]:
-    """Map raw labels (strings or numbers) to ``int64`` indices into ``classes`` (sorted unique names by default).
+    """Map raw labels (strings or numbers) to ``int64`` indices into ``classes`` (sorted unique names by
+    default).
 
     Numeric labels are sorted numerically (so ``"10"`` comes after ``"9"``).
     """
@@ -233,9 +242,10 @@ def pad_sequences(
 ) -> tuple[np.ndarray, np.ndarray | None]:
     """Bring variable-length ``(L_i, C)`` series to one length; the explicit choice for ragged data.
 
-    * ``pad="end"`` (default): zeros after the series, ``mask`` marks the valid steps; longer series are cropped
-      (the first ``length`` steps are kept).
-    * ``pad="start"``: zeros before the series (so every series ends at the last step), cropping keeps the end.
+    * ``pad="end"`` (default): zeros after the series, ``mask`` marks the valid steps; longer series are
+      cropped (the first ``length`` steps are kept).
+    * ``pad="start"``: zeros before the series (so every series ends at the last step), cropping keeps the
+      end.
     * ``pad="resample"``: every series is linearly resampled to ``length`` steps; no mask.
 
     ``length=None`` means the longest series. The mask is ``None`` when no step is padding.
@@ -321,8 +331,8 @@ def build_splits(
     """Split one pool of examples into train / validation / test and validate them (used by every loader).
 
     * ``test_index=None``: split the pool ``fractions`` (70/15/15) by ``seed``, stratified for classification.
-    * ``test_index`` given (an official split): those examples are the test set; ``val_fraction`` of the rest is
-      carved out as validation by ``seed`` (stratified for classification).
+    * ``test_index`` given (an official split): those examples are the test set; ``val_fraction`` of the rest
+      is carved out as validation by ``seed`` (stratified for classification).
     """
     source = source or info.name
     n = inputs.shape[0]

@@ -1,13 +1,14 @@
 """The data directory, checksums and downloads (with progress, verified, atomic).
 
-Data directory resolution, in order: the ``data_dir`` argument (``--data-dir`` on the command line), the environment
-variable ``RHEL_DATA_DIR``, then the per-user cache directory ``$XDG_CACHE_HOME/rhel`` (``~/.cache/rhel``).
-Each named dataset lives in its own folder under the data directory (see ``rhel data info NAME``).
+Data directory resolution, in order: the ``data_dir`` argument (``--data-dir`` on the command line), the
+environment variable ``RHEL_DATA_DIR``, then the per-user cache directory ``$XDG_CACHE_HOME/rhel``
+(``~/.cache/rhel``). Each named dataset lives in its own folder under the data directory (see ``rhel data
+info NAME``).
 
-Downloads are written to a temporary file in the destination folder, checked against the expected checksum, and
-only then renamed into place (``os.replace``), so an interrupted or corrupt download never leaves a file that looks
-complete. Where no published checksum is known the sha256 of the first download is recorded next to the file
-(``<file>.sha256``) and checked on every later download.
+Downloads are written to a temporary file in the destination folder, checked against the expected checksum,
+and only then renamed into place (``os.replace``), so an interrupted or corrupt download never leaves a file
+that looks complete. Where no published checksum is known the sha256 of the first download is recorded next
+to the file (``<file>.sha256``) and checked on every later download.
 """
 
 from __future__ import annotations
@@ -50,8 +51,9 @@ _urlopen = urllib.request.urlopen
 class Remote:
     """A file to download: its name in the dataset folder, mirror URLs tried in order, and accepted checksums.
 
-    Each checksum is ``"sha256:<hex>"`` or ``"md5:<hex>"`` (a bare hex string means sha256); the file is accepted
-    when it matches any of them. An empty tuple means no published checksum is known (trust on first download).
+    Each checksum is ``"sha256:<hex>"`` or ``"md5:<hex>"`` (a bare hex string means sha256); the file is
+    accepted when it matches any of them. An empty tuple means no published checksum is known (trust on first
+    download).
     """
 
     filename: str
@@ -169,7 +171,8 @@ def download(remote: Remote, folder: Path, *, progress: bool = True, force: bool
 
 
 def extract_zip(archive: Path, folder: Path, members: Sequence[str] | None = None) -> Path:
-    """Extract ``archive`` (or only ``members``) into ``folder``, refusing paths that leave it; atomic per archive.
+    """Extract ``archive`` (or only ``members``) into ``folder``, refusing paths that leave it; atomic per
+    archive.
 
     Everything is first extracted into a temporary folder next to ``folder`` and then moved into place.
     """

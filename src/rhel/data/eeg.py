@@ -1,12 +1,13 @@
-"""Epilepsy EEG segments: Bonn (Andrzejak et al. 2001) and New Delhi (Swami et al. 2016), read from their zips.
+"""Epilepsy EEG segments: Bonn (Andrzejak et al. 2001) and New Delhi (Swami et al. 2016), read from their
+zips.
 
 Neither has an official split: the pool is split 70/15/15 by seed, stratified by class. Values are the raw
 recorded amplitudes (use :meth:`Dataset.standardized` for per-channel standardisation).
 
-* Bonn: ``<data_dir>/bonn-eeg/Bonn EEG dataset.zip`` with folders ``A_Z, B_O, C_N, D_F, E_S`` of 100 text files
-  of 4,097 samples (173.61 Hz). Classes A..E (``binary=True``: seizure E vs the rest).
-* Delhi: ``<data_dir>/delhi-eeg/Delhi dataset.zip`` with folders ``ictal, interictal, preictal`` of 50 MAT files
-  (1,024 samples, 200 Hz); classes in that (sorted) order.
+* Bonn: ``<data_dir>/bonn-eeg/Bonn EEG dataset.zip`` with folders ``A_Z, B_O, C_N, D_F, E_S`` of 100 text
+  files of 4,097 samples (173.61 Hz). Classes A..E (``binary=True``: seizure E vs the rest).
+* Delhi: ``<data_dir>/delhi-eeg/Delhi dataset.zip`` with folders ``ictal, interictal, preictal`` of 50 MAT
+  files (1,024 samples, 200 Hz); classes in that (sorted) order.
 """
 
 from __future__ import annotations
@@ -48,11 +49,14 @@ BONN_INFO = DatasetInfo(
     channels=1,
     sampling_rate=173.61,
     description=(
-        "Bonn epilepsy EEG: 500 single-channel segments of 4,097 samples (23.6 s), sets A (healthy, eyes open), "
+        "Bonn epilepsy EEG: 500 single-channel segments of 4,097 samples (23.6 s), sets A (healthy, eyes "
+        "open), "
         "B (eyes closed), C, D (interictal), E (seizure), 100 each; 70/15/15 split by seed, stratified. "
         "Chance = 1/5 (binary=True: E vs rest, majority 0.8)."
     ),
-    obtain=f"`rhel data fetch bonn_eeg` downloads {BONN_ZIP.urls[0]} into <data_dir>/bonn-eeg/ (sha256 checked).",
+    obtain=(
+        f"`rhel data fetch bonn_eeg` downloads {BONN_ZIP.urls[0]} into <data_dir>/bonn-eeg/ (sha256 checked)."
+    ),
 )
 DELHI_INFO = DatasetInfo(
     name="delhi_eeg",
@@ -63,10 +67,14 @@ DELHI_INFO = DatasetInfo(
     channels=1,
     sampling_rate=200.0,
     description=(
-        "New Delhi epilepsy EEG: 150 segments of 1,024 samples (5.12 s), ictal / interictal / preictal, 50 each; "
+        "New Delhi epilepsy EEG: 150 segments of 1,024 samples (5.12 s), ictal / interictal / preictal, 50 "
+        "each; "
         "70/15/15 split by seed, stratified. Chance = 1/3."
     ),
-    obtain=f"`rhel data fetch delhi_eeg` downloads {DELHI_ZIP.urls[0]} into <data_dir>/delhi-eeg/ (sha256 checked).",
+    obtain=(
+        f"`rhel data fetch delhi_eeg` downloads {DELHI_ZIP.urls[0]} into <data_dir>/delhi-eeg/ "
+        "(sha256 checked)."
+    ),
 )
 
 

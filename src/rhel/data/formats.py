@@ -1,17 +1,17 @@
 """Readers for the time-series archive formats, without heavyweight dependencies.
 
-* ``.ts`` (sktime / UEA): a small parser written here (``@`` header, then one case per line, dimensions separated by
-  ``:``, values by ``,``, the class label last; ``?`` is a missing value).
-* ``.arff``: :func:`scipy.io.arff.loadarff`, which handles both the univariate layout (one numeric attribute per
-  step) and the UEA multivariate layout (one relational attribute whose rows are the dimensions). The archive's
-  per-dimension layout (``<Name>Dimension<d>_TRAIN.arff``) is stacked on the channel axis.
-* UCR text (``.tsv`` of the 2018 archive, or the older comma/space separated ``.txt``): label first, one series per
-  row; ``NaN`` pads the variable-length problems.
+* ``.ts`` (sktime / UEA): a small parser written here (``@`` header, then one case per line, dimensions
+  separated by ``:``, values by ``,``, the class label last; ``?`` is a missing value).
+* ``.arff``: :func:`scipy.io.arff.loadarff`, which handles both the univariate layout (one numeric attribute
+  per step) and the UEA multivariate layout (one relational attribute whose rows are the dimensions). The
+  archive's per-dimension layout (``<Name>Dimension<d>_TRAIN.arff``) is stacked on the channel axis.
+* UCR text (``.tsv`` of the 2018 archive, or the older comma/space separated ``.txt``): label first, one
+  series per row; ``NaN`` pads the variable-length problems.
 * ``.npz``: arrays ``x_train, y_train, x_test, y_test`` (optionally ``x_val, y_val``, ``mask_*``).
 
-Every reader returns a list of ``(L_i, C)`` float arrays (one per case) and an array of label strings. Trailing
-missing values (NaN in every channel) are the archives' padding of variable-length series and are stripped; any
-other missing or non-finite value is an error naming the file, the case and the position.
+Every reader returns a list of ``(L_i, C)`` float arrays (one per case) and an array of label strings.
+Trailing missing values (NaN in every channel) are the archives' padding of variable-length series and are
+stripped; any other missing or non-finite value is an error naming the file, the case and the position.
 """
 
 from __future__ import annotations
@@ -75,7 +75,8 @@ def _clean_case(x: np.ndarray, source: str, case: int) -> np.ndarray:
 
 
 def _to_float(tokens: Sequence[str], source: str, where: str) -> np.ndarray:
-    """Parse value tokens (``?`` and ``NaN`` are missing values); errors name the file, case and value index."""
+    """Parse value tokens (``?`` and ``NaN`` are missing values); errors name the file, case and value
+    index."""
     try:
         return np.asarray(tokens, dtype=np.float64)
     except ValueError:
@@ -254,7 +255,8 @@ def find_problem(folder: Path, name: str | None = None) -> tuple[str, str]:
 def read_problem(
     folder: Path, name: str | None = None, fmt: str | None = None
 ) -> tuple[str, dict[str, RawSplit]]:
-    """Read both splits (``TRAIN``, ``TEST``) of an archive problem folder; returns ``(name, {split: RawSplit})``."""
+    """Read both splits (``TRAIN``, ``TEST``) of an archive problem folder; returns ``(name, {split:
+    RawSplit})``."""
     detected, auto_fmt = find_problem(folder, name)
     fmt = fmt or auto_fmt
     out: dict[str, RawSplit] = {}

@@ -1,4 +1,5 @@
-"""Free Spoken Digit Dataset: raw 8 kHz speech, 10 classes, up to 18,262 samples: the long-sequence speech benchmark.
+"""Free Spoken Digit Dataset: raw 8 kHz speech, 10 classes, up to 18,262 samples: the long-sequence speech
+benchmark.
 
 Files ``<data_dir>/fsdd/recordings/{digit}_{speaker}_{index}.wav`` (mono int16, 8 kHz), scaled to [-1, 1).
 Official split (the dataset's README): recordings with index 0-4 are the test set (300), 5-49 the train pool
@@ -7,7 +8,8 @@ Official split (the dataset's README): recordings with index 0-4 are the test se
 Variable length (1,148 to 18,262 samples) is handled explicitly: ``pad="end"`` (default) zero-pads after the
 recording up to the longest one (or ``max_length``, cropping longer ones) and returns a mask; ``pad="start"``
 pads before it (every recording ends at the last step); ``pad="resample"`` stretches every recording to
-``max_length`` steps (no mask). ``sample_rate`` resamples the audio first (polyphase, :func:`scipy.signal.resample_poly`).
+``max_length`` steps (no mask). ``sample_rate`` resamples the audio first (polyphase,
+:func:`scipy.signal.resample_poly`).
 """
 
 from __future__ import annotations
@@ -38,7 +40,8 @@ from rhel.data.registry import DatasetSpec
 
 COMMIT = "26eb9aaf76e81b692f806f9140c2d2777410d7a1"
 URL = f"https://github.com/Jakobovski/free-spoken-digit-dataset/archive/{COMMIT}.zip"
-#: sha256 of the sorted ``sha256sum`` listing of the 3,000 recordings at COMMIT (the zip itself is not byte-stable).
+#: sha256 of the sorted ``sha256sum`` listing of the 3,000 recordings at COMMIT (the zip itself is not
+# byte-stable).
 RECORDINGS_DIGEST = "1801eae019c063377d98f831d3f93574f259475df7332bb0e3d1b080fb5e6959"
 RATE = 8000
 _NAME = re.compile(r"^(\d)_([a-z]+)_(\d+)\.wav$")
@@ -53,7 +56,8 @@ INFO = DatasetInfo(
     sampling_rate=float(RATE),
     description=(
         "Free Spoken Digit Dataset: 3,000 raw-audio recordings of the digits 0-9 (6 speakers, 8 kHz, "
-        "1,148-18,262 samples, padded at the end with a mask by default). Official split: index 0-4 test (300), "
+        "1,148-18,262 samples, padded at the end with a mask by default). Official split: index 0-4 test "
+        "(300), "
         "5-49 train (2,700, validation carved by seed). Chance = 1/10. Licence CC BY-SA 4.0."
     ),
     obtain=f"`rhel data fetch fsdd` downloads {URL} (recordings/ -> <data_dir>/fsdd/recordings/).",
@@ -97,7 +101,8 @@ def load_fsdd(
     pad: PadMode = "end",
     val_fraction: float = DEFAULT_VAL_FRACTION,
 ) -> Dataset:
-    """Load FSDD from ``root`` (``root/recordings/*.wav`` or ``root/*.wav``); see the module doc for options."""
+    """Load FSDD from ``root`` (``root/recordings/*.wav`` or ``root/*.wav``); see the module doc for
+    options."""
     folder = _wav_folder(root)
     files = sorted(p for p in folder.glob("*.wav") if _NAME.match(p.name))
     if not files:
@@ -132,7 +137,8 @@ def load_fsdd(
 
 
 def fetch_fsdd(folder: Path, progress: bool = True) -> Path:
-    """Download the repository zip at the pinned commit, keep ``recordings/``, verify the recordings' digest."""
+    """Download the repository zip at the pinned commit, keep ``recordings/``, verify the recordings'
+    digest."""
     folder.mkdir(parents=True, exist_ok=True)
     archive = download(Remote(f"fsdd-{COMMIT[:12]}.zip", (URL,)), folder, progress=progress)
     with tempfile.TemporaryDirectory(prefix=".fsdd-", dir=folder) as tmp:

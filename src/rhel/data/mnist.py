@@ -1,10 +1,11 @@
 """Sequential / permuted MNIST and Fashion-MNIST: 784-step pixel sequences (1 channel), 10 classes.
 
 IDX files (``train-images-idx3-ubyte[.gz]`` etc.) in ``<data_dir>/mnist/`` (or ``<data_dir>/fashion-mnist/``,
-falling back to ``/usr/share/datasets/fashion-mnist``, where Debian's ``dataset-fashion-mnist`` installs them).
-Official split: 60,000 train (``val_fraction`` carved by seed, stratified) / 10,000 test. Pixels are scaled to
-[0, 1] (``scale="unit"``, default) or standardised with the training mean and std (``scale="standard"``).
-``permuted=True`` applies one fixed pixel permutation drawn from ``permutation_seed`` (default: ``seed``).
+falling back to ``/usr/share/datasets/fashion-mnist``, where Debian's ``dataset-fashion-mnist`` installs
+them). Official split: 60,000 train (``val_fraction`` carved by seed, stratified) / 10,000 test. Pixels are
+scaled to [0, 1] (``scale="unit"``, default) or standardised with the training mean and std
+(``scale="standard"``). ``permuted=True`` applies one fixed pixel permutation drawn from ``permutation_seed``
+(default: ``seed``).
 """
 
 from __future__ import annotations
@@ -31,7 +32,8 @@ MNIST_URLS = (
     "https://storage.googleapis.com/cvdf-datasets/mnist/",
 )
 FASHION_URLS = ("http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",)
-#: official md5 of the .gz files (as published by torchvision / the Fashion-MNIST README), plus the sha256 of the
+#: official md5 of the .gz files (as published by torchvision / the Fashion-MNIST README), plus the sha256 of
+# the
 #: bit-exact rebuilds documented in the workplace's shared copy.
 MNIST_CHECKSUMS = {
     "train-images-idx3-ubyte": (
@@ -121,7 +123,8 @@ def load_mnist(
     scale: Literal["unit", "standard"] = "unit",
     val_fraction: float = DEFAULT_VAL_FRACTION,
 ) -> Dataset:
-    """Load (permuted / Fashion-) MNIST from the IDX files in ``root`` as ``(N, 784, 1)`` float32 sequences."""
+    """Load (permuted / Fashion-) MNIST from the IDX files in ``root`` as ``(N, 784, 1)`` float32
+    sequences."""
     arrays = {stem: read_idx(_find(root, stem)) for stem in FILES}
     images = np.concatenate([arrays[FILES[0]], arrays[FILES[2]]])
     labels = np.concatenate([arrays[FILES[1]], arrays[FILES[3]]]).astype(np.int64)

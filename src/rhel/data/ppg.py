@@ -1,21 +1,25 @@
 """PPG-DaLiA heart-rate regression (Reiss et al. 2019) from the UCI archive's ``PPG_FieldStudy`` layout.
 
-Files: ``<data_dir>/ppg_dalia/PPG_FieldStudy/S{i}/S{i}.pkl`` (latin-1 pickles, 15 subjects). Preparation, as in the
+Files: ``<data_dir>/ppg_dalia/PPG_FieldStudy/S{i}/S{i}.pkl`` (latin-1 pickles, 15 subjects). Preparation, as
+in the
 paper's code (Log-NCDE / LinOSS ``process_ppg.py``), except that the split is seeded:
 
-* the 6 wrist channels ACC x/y/z (32 Hz), BVP (64 Hz), EDA (4 Hz), TEMP (4 Hz) are brought to a common 64 Hz by
-  sample repetition, and each modality is min-max scaled to [-1, 1] per subject (ACC jointly over its axes);
-* the heart-rate labels (one per 2 s, each over an 8 s window) get three copies of the first label prepended, so
-  label ``k`` belongs to the 2 s block ``k`` (128 steps at 64 Hz) and covers the 8 s that end with it;
-  ``scale_targets=True`` (default, the paper's choice) min-max scales them to [-1, 1] per subject, ``False`` keeps
-  beats per minute;
-* each subject's recording is cut into three contiguous parts of 70 / 15 / 15 % (train / val / test) whose order
-  in time is drawn per subject from the seed (the paper draws it unseeded with ``random.randint``), and each part
-  is cut into windows of 49,920 steps with stride 4,992 (390 and 39 labels): windows never straddle two splits.
+* the 6 wrist channels ACC x/y/z (32 Hz), BVP (64 Hz), EDA (4 Hz), TEMP (4 Hz) are brought to a common 64 Hz
+  by sample repetition, and each modality is min-max scaled to [-1, 1] per subject (ACC jointly over its
+  axes);
+* the heart-rate labels (one per 2 s, each over an 8 s window) get three copies of the first label prepended,
+  so label ``k`` belongs to the 2 s block ``k`` (128 steps at 64 Hz) and covers the 8 s that end with it;
+  ``scale_targets=True`` (default, the paper's choice) min-max scales them to [-1, 1] per subject, ``False``
+  keeps beats per minute;
+* each subject's recording is cut into three contiguous parts of 70 / 15 / 15 % (train / val / test) whose
+  order in time is drawn per subject from the seed (the paper draws it unseeded with ``random.randint``), and
+  each part is cut into windows of 49,920 steps with stride 4,992 (390 and 39 labels): windows never straddle
+  two splits.
 
-Unpickling runs code, so a pickle is opened only when its sha256 matches a known checksum (``PICKLE_SHA256`` or the
-``SHA256SUMS`` manifest that ``rhel data fetch ppg_dalia`` writes from the archive it downloaded), or when the
-caller opts in with ``trust_local_pickles=True``; even then a restricted unpickler accepts only numpy arrays.
+Unpickling runs code, so a pickle is opened only when its sha256 matches a known checksum (``PICKLE_SHA256``
+or the ``SHA256SUMS`` manifest that ``rhel data fetch ppg_dalia`` writes from the archive it downloaded), or
+when the caller opts in with ``trust_local_pickles=True``; even then a restricted unpickler accepts only
+numpy arrays.
 """
 
 from __future__ import annotations
@@ -50,13 +54,16 @@ INFO = DatasetInfo(
     channels=6,
     sampling_rate=float(RATE),
     description=(
-        "PPG-DaLiA heart-rate regression: 15 subjects' wrist ACC x/y/z, BVP, EDA, TEMP at 64 Hz scaled to [-1, 1]; "
-        "windows of 49,920 steps (13 min), stride 4,992; one heart-rate target per 128 steps (390 per window). "
+        "PPG-DaLiA heart-rate regression: 15 subjects' wrist ACC x/y/z, BVP, EDA, TEMP at 64 Hz scaled to "
+        "[-1, 1]; "
+        "windows of 49,920 steps (13 min), stride 4,992; one heart-rate target per 128 steps (390 per "
+        "window). "
         "Per-subject contiguous 70/15/15 split, order drawn from the seed. Baseline: predicting the training "
         "mean gives the target variance as MSE."
     ),
     obtain=(
-        f"`rhel data fetch ppg_dalia` downloads {UCI_URL} (about 3 GB) into <data_dir>/ppg_dalia/ and records the "
+        f"`rhel data fetch ppg_dalia` downloads {UCI_URL} (about 3 GB) into <data_dir>/ppg_dalia/ and "
+        f"records the "
         "pickles' checksums; a copy you unpacked yourself (PPG_FieldStudy/S1/S1.pkl ...) needs "
         "trust_local_pickles=True."
     ),
@@ -115,7 +122,8 @@ def read_subject(path: Path, trusted: dict[str, str], trust_local: bool) -> dict
     elif not trust_local:
         raise DataError(
             f"{path}: no known checksum for this pickle, and unpickling can run code. Fetch the archive with "
-            "`rhel data fetch ppg_dalia` (which records checksums), or pass trust_local_pickles=True if you trust "
+            "`rhel data fetch ppg_dalia` (which records checksums), or pass trust_local_pickles=True if you "
+            "trust "
             "this copy."
         )
     try:
@@ -228,7 +236,8 @@ def load_ppg(
 
 
 def fetch_ppg(folder: Path, progress: bool = True) -> Path:
-    """Download the UCI archive, unpack ``PPG_FieldStudy`` (nested zips too) and record the pickles' sha256."""
+    """Download the UCI archive, unpack ``PPG_FieldStudy`` (nested zips too) and record the pickles'
+    sha256."""
     archive = download(Remote("ppg+dalia.zip", (UCI_URL,)), folder, progress=progress)
     extract_zip(archive, folder)
     for inner in list(folder.rglob("*.zip")):

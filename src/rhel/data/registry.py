@@ -31,8 +31,9 @@ class DatasetSpec:
     """How to find, fetch and load one named dataset.
 
     ``load(root, seed=..., **options)`` gets the dataset folder (``None`` for generated datasets);
-    ``fetch(folder, progress=...)`` downloads into ``folder``; ``folders`` are candidate folder names relative to
-    the data directory; ``extra_paths`` are absolute fallbacks (e.g. a system package's install location).
+    ``fetch(folder, progress=...)`` downloads into ``folder``; ``folders`` are candidate folder names
+    relative to the data directory; ``extra_paths`` are absolute fallbacks (e.g. a system package's install
+    location).
     """
 
     info: DatasetInfo
@@ -134,7 +135,8 @@ def load(
 
 
 def _load_npz(path: Path, seed: int, val_fraction: float, task: str | None) -> Dataset:
-    """``.npz`` with ``x_train, y_train, x_test, y_test`` (+ optional ``x_val, y_val`` and ``mask_<split>``)."""
+    """``.npz`` with ``x_train, y_train, x_test, y_test`` (+ optional ``x_val, y_val`` and
+    ``mask_<split>``)."""
     try:
         with np.load(path, allow_pickle=False) as z:
             arrays = {k: z[k] for k in z.files}
@@ -196,12 +198,14 @@ def _load_npz(path: Path, seed: int, val_fraction: float, task: str | None) -> D
 def load_path(path: Path, seed: int = 0, format: str | None = None, **options: Any) -> Dataset:  # noqa: A002
     """Load a user's own data by path; ``format`` is detected or declared.
 
-    * ``format="npz"``: an ``.npz`` file (or a folder holding exactly one) with arrays ``x_train`` ``(N, L[, C])``,
-      ``y_train``, ``x_test``, ``y_test``, optionally ``x_val``/``y_val`` and boolean ``mask_<split>`` ``(N, L)``.
-      Integer 1-D targets mean classification; float targets regression (``(N,)``, ``(N, D)`` or ``(N, T, D)``).
-    * ``format`` in ``"ucr"`` / ``"tsv"`` / ``"txt"`` / ``"ts"`` / ``"arff"`` / ``"arff-dims"`` / ``"uea"``: an archive
-      folder (``<Name>_TRAIN``/``_TEST`` files, or ``<Name>Dimension<d>_TRAIN.arff`` per dimension), loaded by
-      :func:`rhel.data.archive.load_archive_folder` (options: ``resplit``, ``dedupe``, ``pad``, ``max_length``...).
+    * ``format="npz"``: an ``.npz`` file (or a folder holding exactly one) with arrays ``x_train`` ``(N, L[,
+      C])``, ``y_train``, ``x_test``, ``y_test``, optionally ``x_val``/``y_val`` and boolean ``mask_<split>``
+      ``(N, L)``. Integer 1-D targets mean classification; float targets regression (``(N,)``, ``(N, D)`` or
+      ``(N, T, D)``).
+    * ``format`` in ``"ucr"`` / ``"tsv"`` / ``"txt"`` / ``"ts"`` / ``"arff"`` / ``"arff-dims"`` / ``"uea"``:
+      an archive folder (``<Name>_TRAIN``/``_TEST`` files, or ``<Name>Dimension<d>_TRAIN.arff`` per
+      dimension), loaded by :func:`rhel.data.archive.load_archive_folder` (options: ``resplit``, ``dedupe``,
+      ``pad``, ``max_length``...).
     """
     from rhel.data.archive import load_archive_folder
 

@@ -1,13 +1,14 @@
 """Synthetic long-range tasks, generated in-process from a seed at any length (no files needed).
 
 * ``long_range_pattern`` (classification, the embedded default of ``rhel train``): a short class-coded burst
-  early in a long noisy sequence; the rest is noise, so the class can only be read from what happened long ago.
-* ``copy_memory`` (Hochreiter & Schmidhuber 1997; Arjovsky et al. 2016): recall ``n_copy`` symbols seen at the start
-  after a long blank delay.
+  early in a long noisy sequence; the rest is noise, so the class can only be read from what happened long
+  ago.
+* ``copy_memory`` (Hochreiter & Schmidhuber 1997; Arjovsky et al. 2016): recall ``n_copy`` symbols seen at
+  the start after a long blank delay.
 * ``adding`` (Hochreiter & Schmidhuber 1997): the sum of the two marked values of a long random sequence.
 
-Each split is drawn from its own child stream of ``numpy.random.default_rng(seed)``, so a seed fixes the data and
-changing ``n_train`` does not change the validation or test sets.
+Each split is drawn from its own child stream of ``numpy.random.default_rng(seed)``, so a seed fixes the data
+and changing ``n_train`` does not change the validation or test sets.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ def _dataset(info: DatasetInfo, gen: Generator, seed: int, sizes: tuple[int, int
     return Dataset(dataclasses.replace(info, length=int(x.shape[1]), channels=int(x.shape[2])), *splits)
 
 
-# --- long_range_pattern ---------------------------------------------------------------------------------------
+# --- long_range_pattern ---
 
 LRP_DEFAULTS = dict(length=512, num_classes=4, channels=4, burst=16, window=0.125, amplitude=1.0, noise=0.5)
 
@@ -49,9 +50,12 @@ def _lrp_info(length: int, num_classes: int, channels: int) -> DatasetInfo:
         channels=channels,
         sampling_rate=None,
         description=(
-            "Generated: Gaussian noise in every channel; one burst of `burst` steps (amplitude `amplitude`) in the "
-            "class's channel (class k -> channel k mod channels, sign + for k < channels, - beyond) at a random "
-            "position within the first `window` fraction of the sequence. Nothing after the burst depends on the "
+            "Generated: Gaussian noise in every channel; one burst of `burst` steps (amplitude `amplitude`) "
+            "in the "
+            "class's channel (class k -> channel k mod channels, sign + for k < channels, - beyond) at a "
+            "random "
+            "position within the first `window` fraction of the sequence. Nothing after the burst depends on "
+            "the "
             f"class. Chance = 1/{num_classes}. Defaults: {LRP_DEFAULTS}, 1024/256/256 examples."
         ),
         obtain="generated in-process from the seed (no files)",
@@ -73,7 +77,8 @@ def load_long_range_pattern(
     n_val: int = 256,
     n_test: int = 256,
 ) -> Dataset:
-    """Class-coded early burst in a long noisy sequence (see module doc); ``window`` is a fraction of ``length``."""
+    """Class-coded early burst in a long noisy sequence (see module doc); ``window`` is a fraction of
+    ``length``."""
     if not 1 <= num_classes <= 2 * channels:
         raise ValueError(f"num_classes must be in 1..2*channels = {2 * channels}, got {num_classes}")
     span = max(int(round(window * length)), burst)
@@ -93,7 +98,7 @@ def load_long_range_pattern(
     return _dataset(_lrp_info(length, num_classes, channels), gen, seed, (n_train, n_val, n_test))
 
 
-# --- copy_memory -----------------------------------------------------------------------------------------------
+# --- copy_memory ---
 
 
 def _copy_info(length: int, n_copy: int, n_symbols: int) -> DatasetInfo:
@@ -107,9 +112,11 @@ def _copy_info(length: int, n_copy: int, n_symbols: int) -> DatasetInfo:
         channels=n_symbols + 2,
         sampling_rate=None,
         description=(
-            f"Generated copy task: {n_copy} random symbols (of {n_symbols}) one-hot at the start, blanks, a delimiter "
+            f"Generated copy task: {n_copy} random symbols (of {n_symbols}) one-hot at the start, blanks, a "
+            f"delimiter "
             f"{n_copy + 1} steps before the end; targets are the one-hot symbols at the last {n_copy} steps "
-            f"(input channels: 0 blank, 1..{n_symbols} symbols, {n_symbols + 1} delimiter). Chance: per-symbol "
+            f"(input channels: 0 blank, 1..{n_symbols} symbols, {n_symbols + 1} delimiter). Chance: "
+            f"per-symbol "
             f"accuracy 1/{n_symbols}, MSE {chance:.4f} when predicting 1/{n_symbols} everywhere."
         ),
         obtain="generated in-process from the seed (no files)",
@@ -143,7 +150,7 @@ def load_copy_memory(
     return _dataset(_copy_info(length, n_copy, n_symbols), gen, seed, (n_train, n_val, n_test))
 
 
-# --- adding ----------------------------------------------------------------------------------------------------
+# --- adding ---
 
 
 def _adding_info(length: int) -> DatasetInfo:
@@ -156,8 +163,10 @@ def _adding_info(length: int) -> DatasetInfo:
         channels=2,
         sampling_rate=None,
         description=(
-            "Generated adding problem: channel 0 uniform [0, 1) values, channel 1 marks two steps (one in each "
-            "half); the target (at the last step) is the sum of the two marked values. Chance: MSE 1/6 ~ 0.1667 "
+            "Generated adding problem: channel 0 uniform [0, 1) values, channel 1 marks two steps (one in "
+            "each "
+            "half); the target (at the last step) is the sum of the two marked values. Chance: MSE 1/6 ~ "
+            "0.1667 "
             "when always predicting 1."
         ),
         obtain="generated in-process from the seed (no files)",
@@ -192,9 +201,8 @@ def load_adding(
 
 
 def specs() -> list[DatasetSpec]:
-    d = LRP_DEFAULTS
     return [
-        DatasetSpec(_lrp_info(d["length"], d["num_classes"], d["channels"]), load_long_range_pattern),  # type: ignore[arg-type]
+        DatasetSpec(_lrp_info(512, 4, 4), load_long_range_pattern),
         DatasetSpec(_copy_info(512, 10, 8), load_copy_memory),
         DatasetSpec(_adding_info(512), load_adding),
     ]

@@ -43,7 +43,8 @@ def _info(name: str) -> DatasetInfo:
             f"{test} test; chance ~ 1/{classes}."
         ),
         obtain=(
-            f"`rhel data fetch {name}` downloads {archive_urls(name)[0]} into <data_dir>/ucr-long/{name}/; or put "
+            f"`rhel data fetch {name}` downloads {archive_urls(name)[0]} into <data_dir>/ucr-long/{name}/; "
+            f"or put "
             f"{name}_TRAIN.tsv / {name}_TEST.tsv from the UCR 2018 archive there."
         ),
     )

@@ -1,8 +1,9 @@
-"""The paper's UEA multivariate problems (and HandMovementDirection, a real one in the per-dimension ARFF layout).
+"""The paper's UEA multivariate problems (and HandMovementDirection, a real one in the per-dimension ARFF
+layout).
 
-As in the paper (and the Log-NCDE / LinOSS preprocessing it follows), TRAIN and TEST are merged, repeated series
-are dropped, and the pool is re-split 70/15/15 by seed (``resplit=False`` keeps the archive's split instead).
-All six paper problems have equal-length series, so no padding happens by default.
+As in the paper (and the Log-NCDE / LinOSS preprocessing it follows), TRAIN and TEST are merged, repeated
+series are dropped, and the pool is re-split 70/15/15 by seed (``resplit=False`` keeps the archive's split
+instead). All six paper problems have equal-length series, so no padding happens by default.
 """
 
 from __future__ import annotations
@@ -98,7 +99,8 @@ def _info(name: str) -> DatasetInfo:
             f"(duplicates dropped) as in the paper; chance = 1/{classes}."
         ),
         obtain=(
-            f"`rhel data fetch {key}` downloads {archive_urls(key)[0]} into <data_dir>/{key}/; any archive layout "
+            f"`rhel data fetch {key}` downloads {archive_urls(key)[0]} into <data_dir>/{key}/; any archive "
+            f"layout "
             f"(.ts, .arff, per-dimension .arff) unpacked there works."
         ),
     )
