@@ -62,7 +62,7 @@ INFO = DatasetInfo(
         "mean gives the target variance as MSE."
     ),
     obtain=(
-        f"`rhel data fetch ppg_dalia` downloads {UCI_URL} (about 3 GB) into <data_dir>/ppg_dalia/ and "
+        f"`rhel data fetch ppg_dalia` downloads {UCI_URL} (a few GB) into <data_dir>/ppg_dalia/ and "
         f"records the "
         "pickles' checksums; a copy you unpacked yourself (PPG_FieldStudy/S1/S1.pkl ...) needs "
         "trust_local_pickles=True."

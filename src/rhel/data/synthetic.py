@@ -37,7 +37,7 @@ def _dataset(info: DatasetInfo, gen: Generator, seed: int, sizes: tuple[int, int
 
 # --- long_range_pattern ---
 
-LRP_DEFAULTS = dict(length=512, num_classes=4, channels=4, burst=16, window=0.125, amplitude=1.0, noise=0.5)
+LRP_DEFAULTS = dict(length=512, num_classes=4, channels=4, burst=16, window=0.125, amplitude=1.0, noise=0.3)
 
 
 def _lrp_info(length: int, num_classes: int, channels: int) -> DatasetInfo:
@@ -72,7 +72,7 @@ def load_long_range_pattern(
     burst: int = 16,
     window: float = 0.125,
     amplitude: float = 1.0,
-    noise: float = 0.5,
+    noise: float = 0.3,
     n_train: int = 1024,
     n_val: int = 256,
     n_test: int = 256,
