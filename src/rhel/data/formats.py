@@ -58,8 +58,7 @@ def _label_text(value: object) -> str:
 
 def _clean_case(x: np.ndarray, source: str, case: int) -> np.ndarray:
     """Strip trailing all-NaN steps (variable-length padding); reject any other non-finite value."""
-    finite = np.isfinite(x)
-    valid_rows = np.flatnonzero(finite.any(axis=1))
+    valid_rows = np.flatnonzero(~np.isnan(x).all(axis=1))
     end = int(valid_rows[-1]) + 1 if valid_rows.size else 0
     if end == 0:
         raise DataError(f"{source}: case {case} has no values")
