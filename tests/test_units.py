@@ -23,7 +23,7 @@ def test_linear_parallel_scan_matches_sequential(complex_state):
     unit_seq = rhel.LinearHRU(3, 16, complex_state=complex_state, scan="sequential", key=KEY)
     unit_par = rhel.LinearHRU(3, 16, complex_state=complex_state, scan="parallel", key=KEY)
     u = _inputs(300)
-    y_seq, y_par = unit_seq(u), unit_par(u)
+    y_seq, y_par = eqx.filter_jit(unit_seq)(u), eqx.filter_jit(unit_par)(u)
     assert float(jnp.max(jnp.abs(y_seq - y_par))) <= 1e-12 * max(1.0, float(jnp.max(jnp.abs(y_seq))))
     # and a plain Python loop of the leapfrog step equations (the reference)
     th = unit_seq.energy_params()
@@ -46,7 +46,7 @@ def test_parallel_scan_gradients_match_sequential():
     def loss(m):
         return jnp.sum(jnp.sin(m(u)))
 
-    g1, g2 = eqx.filter_grad(loss)(unit), eqx.filter_grad(loss)(unit_par)
+    g1, g2 = eqx.filter_jit(eqx.filter_grad(loss))(unit), eqx.filter_jit(eqx.filter_grad(loss))(unit_par)
     for a, b in zip(jax.tree_util.tree_leaves(g1), jax.tree_util.tree_leaves(g2), strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)
 
