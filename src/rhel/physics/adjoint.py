@@ -24,7 +24,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from rhel.physics.systems import HamiltonianSystem, Theta
+from rhel.physics.systems import HamiltonianSystem, PhysicsError, Theta
 
 __all__ = ["adjoint_gradient"]
 
@@ -48,20 +48,20 @@ def _rk4(f, z, t, h):
 
 
 @eqx.filter_jit
-def _adjoint_core(system, drive, target, theta, x0, T, n_steps: int, gamma, record: bool):
+def _adjoint_core(system, drive, target, theta, x0, T, n_steps, gamma, record: bool):
+    """RK4 forward to Phi(T) and L, then RK4 backward on (Phi, lambda, G). ``n_steps`` is a traced integer (one
+    compilation for every resolution) unless ``record``, which needs a static length."""
     n = system.n_dof
     h = T / n_steps
     z0 = jnp.concatenate([x0[0], x0[1]])
 
     def fwd(state, t):
         z, _ = state
-        u = drive(t)
-        return (_vector_field(system, theta, z, u, gamma), system.loss(z[:n], target(t)))
+        return (_vector_field(system, theta, z, drive(t), gamma), system.loss(z[:n], target(t)))
 
-    def fwd_body(state, k):
-        return _rk4(fwd, state, k * h, h), None
-
-    (zT, loss), _ = jax.lax.scan(fwd_body, (z0, jnp.zeros((), z0.dtype)), jnp.arange(n_steps))
+    zT, loss = jax.lax.fori_loop(
+        0, n_steps, lambda k, st: _rk4(fwd, st, k * h, h), (z0, jnp.zeros((), z0.dtype))
+    )
 
     def bwd(state, s):
         z, lam, _ = state
@@ -72,12 +72,18 @@ def _adjoint_core(system, drive, target, theta, x0, T, n_steps: int, gamma, reco
         grad_l = jax.grad(lambda q: system.loss(q, target(t)))(z[:n])
         return (-f, lam_f + jnp.concatenate([grad_l, jnp.zeros_like(grad_l)]), g_th)
 
-    def bwd_body(state, k):
-        new = _rk4(bwd, state, k * h, h)
-        return new, (new[2] if record else None)
-
     acc0 = jax.tree_util.tree_map(jnp.zeros_like, theta)
-    (_, lam, g_theta), running = jax.lax.scan(bwd_body, (zT, jnp.zeros_like(z0), acc0), jnp.arange(n_steps))
+    init = (zT, jnp.zeros_like(z0), acc0)
+    if record:
+
+        def bwd_body(state, k):
+            new = _rk4(bwd, state, k * h, h)
+            return new, new[2]
+
+        (_, lam, g_theta), running = jax.lax.scan(bwd_body, init, jnp.arange(n_steps))
+    else:
+        _, lam, g_theta = jax.lax.fori_loop(0, n_steps, lambda k, st: _rk4(bwd, st, k * h, h), init)
+        running = None
     return loss, g_theta, (lam[:n], lam[n:]), running
 
 
@@ -112,13 +118,11 @@ def adjoint_gradient(
         theta,
         x0,
         jnp.asarray(T, dtype),
-        int(n_steps),
+        int(n_steps) if record else jnp.asarray(n_steps),
         None if float(damping) == 0.0 else jnp.asarray(damping, dtype),
         record,
     )
     if not np.isfinite(float(loss)):
-        from rhel.physics.systems import PhysicsError
-
         raise PhysicsError(f"{system.name}: non-finite loss in the adjoint's forward run (unstable step?)")
     if record:
         return loss, g_theta, g_x0, running

@@ -160,16 +160,18 @@ class _interp(eqx.Module):
         return jnp.interp(t, self.ts, self.ys)
 
 
-def _teacher_task(system, theta_teacher, theta0, output, drive, *, T, n_steps) -> Task:
+def _teacher_task(system, theta_teacher, theta0, output, drive, *, T, n_steps, refine=8) -> Task:
+    """The teacher runs ``refine`` times finer than the student (even ``refine``: the student's midpoints are fine
+    nodes), so that the continuous-time target (linear interpolation of the fine run, for the adjoint) and the
+    sampled targets agree to O((dt/refine)^2) and the student's own time-discretization error stays visible."""
     dt = T / n_steps
-    tm = midpoint_times(T, n_steps)
-    inputs = jax.vmap(drive)(jnp.asarray(tm))
+    inputs = jax.vmap(drive)(jnp.asarray(midpoint_times(T, n_steps)))
     x0 = (jnp.zeros(system.n_dof), jnp.zeros(system.n_dof))
-    traj = simulate(system, theta_teacher, x0, inputs, dt=dt)
-    targets = traj.phi_mid[:, output]
-    # Continuous-time target for the adjoint: interpolate the teacher's output (at midpoints and nodes).
-    ts = np.concatenate([traj.t, tm])
-    ys = np.concatenate([np.asarray(traj.phi[:, output]), np.asarray(targets)])
+    fine_inputs = jax.vmap(drive)(jnp.asarray(midpoint_times(T, refine * n_steps)))
+    fine = simulate(system, theta_teacher, x0, fine_inputs, dt=dt / refine)
+    targets = fine.phi[refine // 2 :: refine, output][:n_steps]
+    ts = np.concatenate([fine.t, fine.t_mid])
+    ys = np.concatenate([np.asarray(fine.phi[:, output]), np.asarray(fine.phi_mid[:, output])])
     order = np.argsort(ts)
     target = _interp(jnp.asarray(ts[order]), jnp.asarray(ys[order]))
     return Task(system, theta_teacher, theta0, x0, inputs, targets, drive, target, dt, T)
