@@ -27,6 +27,7 @@ The factories build the systems used in the docs, tests and demos:
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import lru_cache
 from typing import Any
 
 import equinox as eqx
@@ -148,6 +149,7 @@ def squared_error_loss(index: int) -> Callable[[Array, Array], Array]:
 # --------------------------------------------------------------------------------------------------------------------
 
 
+@lru_cache(maxsize=None)
 def six_oscillators(n: int = 6, *, input_index: int = 0, output_index: int = 3, log_params: bool = True):
     r"""The paper's toy model (Eq. 8), ``n`` (default 6) all-to-all coupled harmonic oscillators:
 
@@ -211,6 +213,7 @@ def oscillator_physical(theta: dict[str, Array], *, log_params: bool = True) -> 
 # --------------------------------------------------------------------------------------------------------------------
 
 
+@lru_cache(maxsize=None)
 def fput_chain(n: int = 4, *, output_index: int | None = None):
     r"""An FPUT-:math:`\beta` chain of ``n`` unit masses between fixed walls (``n + 1`` nonlinear springs):
 
@@ -254,6 +257,7 @@ def random_fput_params(seed: int, n: int = 4) -> dict[str, Array]:
 # --------------------------------------------------------------------------------------------------------------------
 
 
+@lru_cache(maxsize=None)
 def soft_oscillators(n: int = 3):
     r"""A non-separable, time-reversal-invariant chain: inverse masses that soften with displacement,
 
@@ -275,6 +279,7 @@ def soft_oscillators(n: int = 3):
     )
 
 
+@lru_cache(maxsize=None)
 def magnetic_particle(field: float = 1.0):
     r"""A charged particle in a uniform magnetic field, :math:`H = |\pi - A(\phi)|^2/2 + \tfrac12|\phi|^2`,
     :math:`A = \tfrac{B}{2}(-\phi_2, \phi_1)`. Not time-reversal invariant (the field breaks the symmetry): a test
