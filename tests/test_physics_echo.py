@@ -1,8 +1,11 @@
 """Continuous RHEL against its two independent references, with measured convergence orders.
 
-References: the continuous adjoint state method (Eq. 4-5, RK4, its own scheme) and ``jax.grad`` through the discrete
-simulation. Measured on this machine (float64): RHEL vs autodiff ~1e-7 relative at eps=1e-3 (the eps -> 0 limit *is*
-the discrete gradient for leapfrog); RHEL vs adjoint ~1e-3 at dt=0.05 (the leapfrog O(dt^2) error); eps slopes 1.98
+References: the continuous adjoint state method (Eq. 4-5, RK4, its own scheme) and ``jax.grad`` through the
+discrete
+simulation. Measured on this machine (float64): RHEL vs autodiff ~1e-7 relative at eps=1e-3 (the eps -> 0
+limit *is*
+the discrete gradient for leapfrog); RHEL vs adjoint ~1e-3 at dt=0.05 (the leapfrog O(dt^2) error); eps slopes
+1.98
 (central) and 1.05 (one-sided); dt slope 2.00; adjoint (RK4) slope 4.0.
 """
 
@@ -81,9 +84,7 @@ def test_rhel_matches_autodiff_and_adjoint_on_six_oscillators(osc, osc_adjoint):
     assert cos > 1 - 1e-6
 
 
-@pytest.mark.parametrize(
-    ("estimator", "expected", "tol"), [("central", 2.0, 0.15), ("one-sided", 1.0, 0.15)]
-)
+@pytest.mark.parametrize(("estimator", "expected", "tol"), [("central", 2.0, 0.15), ("one-sided", 1.0, 0.15)])
 def test_eps_convergence_order_oscillators(osc, estimator, expected, tol):
     """Bias vs eps against the eps -> 0 limit (the discrete gradient): slope 2 central, 1 one-sided."""
     system, theta, x0 = osc
@@ -92,7 +93,9 @@ def test_eps_convergence_order_oscillators(osc, estimator, expected, tol):
     epss = [0.4, 0.2, 0.1, 0.05]
     errs, errs_x = [], []
     for eps in epss:
-        _, g, gx = rhel_gradient(system, theta, x0, u, y, dt=T / 100, eps=eps, estimator=estimator, check=False)
+        _, g, gx = rhel_gradient(
+            system, theta, x0, u, y, dt=T / 100, eps=eps, estimator=estimator, check=False
+        )
         errs.append(rel(g, g_a))
         errs_x.append(rel(gx, gx_a))
     assert abs(slope(epss, errs) - expected) < tol  # measured 1.98 / 1.05
@@ -132,13 +135,16 @@ def test_dt_convergence_order_to_adjoint(osc, osc_adjoint):
 def test_adjoint_reference_is_fourth_order(osc, osc_adjoint):
     system, theta, x0 = osc
     _, g_ref, _ = osc_adjoint
-    errs = [rel(adjoint_gradient(system, theta, x0, DRIVE, TARGET, T=T, n_steps=n)[1], g_ref) for n in (100, 200)]
+    errs = [
+        rel(adjoint_gradient(system, theta, x0, DRIVE, TARGET, T=T, n_steps=n)[1], g_ref) for n in (100, 200)
+    ]
     assert abs(np.log2(errs[0] / errs[1]) - 4.0) < 0.3  # measured 4.18
 
 
 def test_implicit_midpoint_nonseparable_matches_adjoint():
     """Non-separable energy, implicit midpoint: RHEL -> adjoint at order 2 in dt (measured errors 6.9e-4 and
-    1.7e-4 at K = 50, 100: slope 2.00). (RHEL vs autodiff through the midpoint solver: 4.4e-9 at eps = 1e-4.)"""
+    1.7e-4 at K = 50, 100: slope 2.00). (RHEL vs autodiff through the midpoint solver: 4.4e-9 at
+    eps = 1e-4.)"""
     system = soft_oscillators(3)
     theta = {
         "m": jnp.log(jnp.array([1.0, 0.7, 1.3])),
@@ -160,7 +166,8 @@ def test_implicit_midpoint_nonseparable_matches_adjoint():
 
 
 def test_unnudged_echo_retraces_forward_and_running_accumulator(osc):
-    """eps = 0: the momentum-flipped echo with the reversed input returns exactly to the flipped initial state;
+    """eps = 0: the momentum-flipped echo with the reversed input returns exactly to the flipped initial
+    state;
     the recorded running estimate ends at the rhel_gradient value (one echo routine for both)."""
     system, theta, x0 = osc
     u, y = signals(100)

@@ -1,6 +1,8 @@
-"""Continuous-time physics: systems defined by their energy, trained with Hamiltonian echoes (paper §1, Eq. 1-8).
+"""Continuous-time physics: systems defined by their energy, trained with Hamiltonian echoes (paper §1, Eq.
+1-8).
 
-* :mod:`~rhel.physics.systems` -- :class:`HamiltonianSystem` (energy + loss), the paper's six oscillators, an FPUT
+* :mod:`~rhel.physics.systems` -- :class:`HamiltonianSystem` (energy + loss), the paper's six oscillators, an
+FPUT
   chain, a non-separable system; :class:`PhysicsError` and the time-reversal check.
 * :mod:`~rhel.physics.integrators` -- reversible symplectic integrators (leapfrog, implicit midpoint).
 * :mod:`~rhel.physics.echo` -- continuous RHEL (:func:`rhel_gradient`), autodiff reference, recording helpers.

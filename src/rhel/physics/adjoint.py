@@ -1,19 +1,25 @@
 r"""The continuous adjoint state method (paper Eq. 4-5): an independent reference for RHEL.
 
 With the dynamics :math:`\partial_t\Phi = F(\Phi, \theta, t) := J\nabla_\Phi H - \gamma\,(0, \nabla_\pi H)` on
-:math:`[0, T]` and :math:`L = \int_0^T \ell(\phi(t), y(t))\,dt`, the adjoint in reversed time :math:`s = T - t` is
+:math:`[0, T]` and :math:`L = \int_0^T \ell(\phi(t), y(t))\,dt`, the adjoint in reversed time :math:`s = T -
+t` is
 
 .. math::
-    \lambda(0) = 0,\quad \partial_s\lambda = \partial_\Phi F[\Phi(T-s)]^\top\lambda + \nabla_\Phi\ell[\Phi(T-s)],\quad
-    \frac{dL}{d\Phi(0)} = \lambda(T),\quad \frac{dL}{d\theta} = \int_0^T \partial_\theta F[\Phi(T-s)]^\top\lambda\,ds .
+    \lambda(0) = 0,\quad \partial_s\lambda = \partial_\Phi F[\Phi(T-s)]^\top\lambda +
+    \nabla_\Phi\ell[\Phi(T-s)],\quad
+    \frac{dL}{d\Phi(0)} = \lambda(T),\quad \frac{dL}{d\theta} = \int_0^T \partial_\theta
+    F[\Phi(T-s)]^\top\lambda\,ds .
 
 Without friction :math:`\partial_\Phi F^\top\lambda = \nabla^2_\Phi H\,J^\top\lambda` and
-:math:`\partial_\theta F^\top\lambda = \nabla^2_{\Phi\theta}H\,J^\top\lambda` -- exactly Eq. 4-5. The products are
+:math:`\partial_\theta F^\top\lambda = \nabla^2_{\Phi\theta}H\,J^\top\lambda` -- exactly Eq. 4-5. The products
+are
 vector-Jacobian products (no Jacobian is formed).
 
-Scheme (deliberately unrelated to the leapfrog/midpoint RHEL discretization): classical 4th-order Runge-Kutta. The
+Scheme (deliberately unrelated to the leapfrog/midpoint RHEL discretization): classical 4th-order Runge-Kutta.
+The
 forward state is integrated to :math:`\Phi(T)` (together with :math:`L`), then the augmented system
-:math:`(\Phi, \lambda, G)` is integrated backward in time -- :math:`\Phi` re-integrated backward, nothing stored.
+:math:`(\Phi, \lambda, G)` is integrated backward in time -- :math:`\Phi` re-integrated backward, nothing
+stored.
 Inputs and targets are continuous-time callables ``u(t)``, ``y(t)`` (evaluated at nodes and half-steps).
 """
 
@@ -49,7 +55,8 @@ def _rk4(f, z, t, h):
 
 @eqx.filter_jit
 def _adjoint_core(system, drive, target, theta, x0, T, n_steps, gamma, record: bool):
-    """RK4 forward to Phi(T) and L, then RK4 backward on (Phi, lambda, G). ``n_steps`` is a traced integer (one
+    """RK4 forward to Phi(T) and L, then RK4 backward on (Phi, lambda, G). ``n_steps`` is a traced integer
+    (one
     compilation for every resolution) unless ``record``, which needs a static length."""
     n = system.n_dof
     h = T / n_steps
@@ -102,11 +109,14 @@ def adjoint_gradient(
     r"""Continuous adjoint (Eq. 4-5) with RK4 and ``n_steps`` steps on ``[0, T]``.
 
     Args:
-        drive, target: JAX-traceable callables ``u(t)``, ``y(t)`` (hashable: same objects reuse the compilation).
-        record: also return the running integral :math:`\int_0^s g_\theta` at echo times ``s = h, 2h, ..., T``.
+        drive, target: JAX-traceable callables ``u(t)``, ``y(t)`` (hashable: same objects reuse the
+        compilation).
+        record: also return the running integral :math:`\int_0^s g_\theta` at echo times ``s = h, 2h, ...,
+        T``.
 
     Returns:
-        ``(loss, grad_theta, grad_x0)`` (and ``running`` when ``record``), ``grad_x0 = (dL/dphi0, dL/dpi0)``; the loss
+        ``(loss, grad_theta, grad_x0)`` (and ``running`` when ``record``), ``grad_x0 = (dL/dphi0, dL/dpi0)``;
+        the loss
         is :math:`\int\ell\,dt` integrated by RK4 along the forward run.
     """
     dtype = jnp.result_type(*jax.tree_util.tree_leaves(theta))

@@ -39,7 +39,7 @@ def register(subparsers) -> None:
     )
     sub = demo.add_subparsers(dest="demo", metavar="DEMO")
     specs = {
-        "oscillators": "the paper's six coupled oscillators: trajectory, echoes, gradient accumulator, training",
+        "oscillators": "the paper's six oscillators: trajectory, echoes, gradient accumulator, training",
         "fput": "a nonlinear FPUT-beta chain trained with RHEL and BPTT",
         "damping": "gradient error vs friction gamma (RHEL needs a non-dissipative system)",
         "noise": "gradient cosine vs read-out noise and parameter drift (device precision)",
@@ -58,6 +58,8 @@ def register(subparsers) -> None:
         if name == "oscillators":
             p.add_argument("--no-animation", action="store_true", help="skip the GIF/MP4 animation")
         if name == "noise":
-            p.add_argument("--repeats", type=int, default=5, help="seeds per noise level (default: %(default)s)")
+            p.add_argument(
+                "--repeats", type=int, default=5, help="seeds per noise level (default: %(default)s)"
+            )
         p.set_defaults(func=_run(name))
     demo.set_defaults(func=lambda args: (demo.print_help(), 2)[1])

@@ -1,7 +1,9 @@
 r"""Continuous-time RHEL (paper §3.1, Eq. 6-7) on any :class:`~rhel.physics.systems.HamiltonianSystem`.
 
-Conventions. The forward pass runs on :math:`t \in [0, T]` (the paper's :math:`[-T, 0]` shifted) with :math:`K` steps
-of :math:`\delta = T/K`; inputs and targets are sampled at the step midpoints :math:`t_{k+1/2} = (k + \tfrac12)\delta`
+Conventions. The forward pass runs on :math:`t \in [0, T]` (the paper's :math:`[-T, 0]` shifted) with
+:math:`K` steps
+of :math:`\delta = T/K`; inputs and targets are sampled at the step midpoints :math:`t_{k+1/2} = (k +
+\tfrac12)\delta`
 (arrays of shape ``(K, ...)``, see :func:`midpoint_times`). The loss is
 
 .. math::
@@ -11,24 +13,32 @@ the integrator's midpoint quadrature (``Integrator.loss_position``).
 
 The echo (paper Eq. 6), in echo time :math:`s = T - t`: start from the momentum-flipped final state
 :math:`\Phi^e(0) = (\phi(T), -\pi(T))`, replay the inputs reversed, and nudge with :math:`\pm\varepsilon`:
-:math:`\partial_s\Phi^e = J\nabla H[\Phi^e, \theta, u(T-s)] - \varepsilon J\nabla\ell[\Phi^e, y(T-s)]`, i.e. the flow
-of :math:`H - \varepsilon\ell` (a force :math:`+\varepsilon\nabla_\phi\ell` on the momenta). The gradient read-out
+:math:`\partial_s\Phi^e = J\nabla H[\Phi^e, \theta, u(T-s)] - \varepsilon J\nabla\ell[\Phi^e, y(T-s)]`, i.e.
+the flow
+of :math:`H - \varepsilon\ell` (a force :math:`+\varepsilon\nabla_\phi\ell` on the momenta). The gradient
+read-out
 (Eq. 7), with the same quadrature as the loss:
 
 .. math::
     \frac{dL}{d\theta} \approx -\frac{1}{2\varepsilon}\int_0^T \big(\nabla_\theta H[\Phi^e(s,\varepsilon)]
         - \nabla_\theta H[\Phi^e(s,-\varepsilon)]\big)\,ds,\qquad
-    \frac{dL}{d\Phi(0)} \approx \frac{1}{2\varepsilon}\,\Sigma_x\big(\Phi^e(T,\varepsilon) - \Phi^e(T,-\varepsilon)\big),
+    \frac{dL}{d\Phi(0)} \approx \frac{1}{2\varepsilon}\,\Sigma_x\big(\Phi^e(T,\varepsilon) -
+    \Phi^e(T,-\varepsilon)\big),
 
 where :math:`\Sigma_x(\phi, \pi) = (\pi, \phi)`: :math:`dL/d\phi_0` is read from the echoes' final *momenta*,
-:math:`dL/d\pi_0` from their final *positions* (the momentum flip is already accounted for by the echo's start).
-The ``"one-sided"`` estimator pairs :math:`+\varepsilon` with the un-nudged echo (which retraces the forward pass,
+:math:`dL/d\pi_0` from their final *positions* (the momentum flip is already accounted for by the echo's
+start).
+The ``"one-sided"`` estimator pairs :math:`+\varepsilon` with the un-nudged echo (which retraces the forward
+pass,
 so a device needs only two passes) and divides by :math:`\varepsilon`: bias :math:`O(\varepsilon)` instead of
 :math:`O(\varepsilon^2)`.
 
-Both echoes run batched (``vmap``) through one ``lax.scan``; the read-out is accumulated in the scan carry, so no
-trajectory is stored. With leapfrog and no friction, the :math:`\varepsilon\to0` limit equals the exact gradient of
-the discrete loss (what :func:`autodiff_gradient` computes); for a linear system with quadratic loss the central
+Both echoes run batched (``vmap``) through one ``lax.scan``; the read-out is accumulated in the scan carry, so
+no
+trajectory is stored. With leapfrog and no friction, the :math:`\varepsilon\to0` limit equals the exact
+gradient of
+the discrete loss (what :func:`autodiff_gradient` computes); for a linear system with quadratic loss the
+central
 estimator is exact for every :math:`\varepsilon`.
 """
 
@@ -77,10 +87,12 @@ class EchoNoise(eqx.Module):
     r"""What a physical device adds to the echo passes.
 
     Attributes:
-        readout: relative precision of the :math:`\nabla_\theta H` read-out: each per-step sample is multiplied by
+        readout: relative precision of the :math:`\nabla_\theta H` read-out: each per-step sample is
+        multiplied by
             :math:`1 + \sigma\xi`, :math:`\xi \sim \mathcal N(0, 1)` independent per echo, step and parameter.
         drift: relative parameter drift between passes: each echo runs (and reads out) with
-            :math:`\theta\,(1 + \delta\xi)` elementwise, independently per echo (the forward pass uses :math:`\theta`).
+            :math:`\theta\,(1 + \delta\xi)` elementwise, independently per echo (the forward pass uses
+            :math:`\theta`).
     """
 
     readout: float = 0.0
@@ -88,7 +100,8 @@ class EchoNoise(eqx.Module):
 
 
 class Trajectory(NamedTuple):
-    """A recorded forward run: node states ``phi, pi`` ``(K+1, n)`` at ``t`` ``(K+1,)``, and the loss positions
+    """A recorded forward run: node states ``phi, pi`` ``(K+1, n)`` at ``t`` ``(K+1,)``, and the loss
+    positions
     ``phi_mid`` ``(K, n)`` at ``t_mid`` (where inputs/targets are sampled)."""
 
     t: np.ndarray
@@ -100,8 +113,9 @@ class Trajectory(NamedTuple):
 
 
 class EchoRecord(NamedTuple):
-    """Recorded echoes, for figures: ``s`` ``(K+1,)`` echo time; ``phi, pi`` ``(2, K+1, n)`` for the two echoes
-    (``eps[0]``, ``eps[1]``); ``running`` the running gradient estimate (theta pytree, leading axis ``K+1``)."""
+    """Recorded echoes, for figures: ``s`` ``(K+1,)`` echo time; ``phi, pi`` ``(2, K+1, n)`` for the two
+    echoes (``eps[0]``, ``eps[1]``); ``running`` the running gradient estimate (theta pytree, leading axis
+    ``K+1``)."""
 
     s: np.ndarray
     eps: Array
@@ -110,9 +124,9 @@ class EchoRecord(NamedTuple):
     running: Theta
 
 
-# --------------------------------------------------------------------------------------------------------------------
+# ------------------------------------------------------------------------------------------------------------
 # Cores (jitted; system and integrator are static)
-# --------------------------------------------------------------------------------------------------------------------
+# ------------------------------------------------------------------------------------------------------------
 
 
 def _finite(*xs):
@@ -144,7 +158,7 @@ def _perturb(theta, key, level):
     keys = jax.random.split(key, len(leaves))
     noisy = [
         x * (1.0 + level * jax.random.normal(k, jnp.shape(x), jnp.result_type(x)))
-        for x, k in zip(leaves, keys)
+        for x, k in zip(leaves, keys, strict=True)
     ]
     return jax.tree_util.tree_unflatten(tree, noisy)
 
@@ -153,7 +167,8 @@ def _perturb(theta, key, level):
 def _echo_core(
     system, integrator, theta, xT, inputs, targets, dt, eps_pair, gamma, noise, key, noisy: bool, record
 ):
-    """Run the two nudged echoes (batched) from the flipped final state; accumulate dt-weighted grad_theta H."""
+    """Run the two nudged echoes (batched) from the flipped final state; accumulate dt-weighted grad_theta
+    H."""
     phiT, piT = xT
     u_rev, y_rev = inputs[::-1], targets[::-1]
     n_steps = inputs.shape[0]
@@ -192,9 +207,9 @@ def _echo_core(
     return g_theta, g_x0, bad, rec
 
 
-# --------------------------------------------------------------------------------------------------------------------
+# ------------------------------------------------------------------------------------------------------------
 # Checks
-# --------------------------------------------------------------------------------------------------------------------
+# ------------------------------------------------------------------------------------------------------------
 
 
 def _raise_nonfinite(system, where: str, bad, n_steps: int, dt: float):
@@ -202,8 +217,8 @@ def _raise_nonfinite(system, where: str, bad, n_steps: int, dt: float):
     if np.any(bad >= 0):
         k = int(bad[bad >= 0].min())
         raise PhysicsError(
-            f"{system.name}: non-finite state (NaN/Inf) in the {where} at step {k} of {n_steps} (dt = {dt:g}): the "
-            "time step is probably unstable, or the parameters/inputs are invalid"
+            f"{system.name}: non-finite state (NaN/Inf) in the {where} at step {k} of {n_steps} "
+            f"(dt = {dt:g}): the time step is probably unstable, or the parameters/inputs are invalid"
         )
 
 
@@ -218,7 +233,8 @@ def _energy(system, theta, phi, pi, u):
 
 
 def _energy_drift(system, integrator, theta, inputs_like, targets_like, dt_a, seed):
-    """Relative energy error after a free run (zero input, no nudge, no friction) from a random state; it reuses the
+    """Relative energy error after a free run (zero input, no nudge, no friction) from a random state; it
+    reuses the
     compiled forward pass (same shapes as the real run)."""
     rng = np.random.default_rng(seed)
     dtype = inputs_like.dtype
@@ -244,9 +260,12 @@ def check_energy_drift(
     seed: int = 0,
     _shapes=None,
 ) -> float:
-    r"""Run the *free* system (zero input, no nudge, no friction) for ``n_steps`` steps of ``dt`` from a random
-    standard-normal state (seeded) and return the relative energy error :math:`|H_K - H_0| / \max(|H_0|, \text{atol})`.
-    Raise :class:`PhysicsError` ("unstable time step") when it exceeds ``tol`` or is not finite. A stable symplectic
+    r"""Run the *free* system (zero input, no nudge, no friction) for ``n_steps`` steps of ``dt`` from a
+    random
+    standard-normal state (seeded) and return the relative energy error :math:`|H_K - H_0| / \max(|H_0|,
+    \text{atol})`.
+    Raise :class:`PhysicsError` ("unstable time step") when it exceeds ``tol`` or is not finite. A stable
+    symplectic
     step keeps the error bounded at :math:`O((\omega\delta)^2)`; an unstable one grows it exponentially."""
     integrator = default_integrator(system) if integrator is None else integrator
     dtype = jnp.result_type(*jax.tree_util.tree_leaves(theta))
@@ -258,8 +277,8 @@ def check_energy_drift(
     drift = abs(h1 - h0) / max(abs(h0), atol)
     if not np.isfinite(drift) or drift > tol:
         raise PhysicsError(
-            f"{system.name}: unstable time step: relative energy drift {drift:.3g} of the free run over {n_steps} "
-            f"steps exceeds the tolerance {tol:g} (dt = {dt:g}); reduce dt"
+            f"{system.name}: unstable time step: relative energy drift {drift:.3g} of the free run "
+            f"over {n_steps} steps exceeds the tolerance {tol:g} (dt = {dt:g}); reduce dt"
         )
     return drift
 
@@ -286,9 +305,9 @@ def _eps_pair(eps: float, estimator: Estimator, dtype):
     raise ValueError(f"unknown estimator {estimator!r}; use 'central' or 'one-sided'")
 
 
-# --------------------------------------------------------------------------------------------------------------------
+# ------------------------------------------------------------------------------------------------------------
 # Public API
-# --------------------------------------------------------------------------------------------------------------------
+# ------------------------------------------------------------------------------------------------------------
 
 
 def simulate(system, theta, x0, inputs, targets=None, *, dt: float, integrator=None, damping: float = 0.0):
@@ -314,7 +333,8 @@ def simulate(system, theta, x0, inputs, targets=None, *, dt: float, integrator=N
 
 
 def forward_loss(system, theta, x0, inputs, targets, *, dt, integrator=None, damping=0.0) -> Array:
-    r"""The discrete loss :math:`\delta\sum_k \ell(\phi_{k+1/2}, y_{k+1/2})`; differentiable by ``jax.grad`` (BPTT)."""
+    r"""The discrete loss :math:`\delta\sum_k \ell(\phi_{k+1/2}, y_{k+1/2})`; differentiable by ``jax.grad``
+    (BPTT)."""
     integrator = default_integrator(system) if integrator is None else integrator
     dtype = jnp.result_type(*jax.tree_util.tree_leaves(theta))
     _, _, loss, _, _ = _forward_core(
@@ -333,7 +353,8 @@ def _autodiff(system, integrator, theta, x0, inputs, targets, dt, gamma):
 
 
 def autodiff_gradient(system, theta, x0, inputs, targets, *, dt, integrator=None, damping=0.0):
-    """Reference: ``jax.grad`` through the discretized simulation (BPTT). Returns ``(loss, grad_theta, grad_x0)``
+    """Reference: ``jax.grad`` through the discretized simulation (BPTT). Returns ``(loss, grad_theta,
+    grad_x0)``
     with ``grad_x0 = (dL/dphi0, dL/dpi0)``."""
     integrator, x0, inputs, targets, dt_a, dtype = _prepare(
         system, integrator, theta, x0, inputs, targets, dt
@@ -359,20 +380,23 @@ def rhel_gradient(
     check: bool = True,
     energy_tol: float = 0.1,
 ):
-    r"""Continuous RHEL: forward pass, momentum flip, two nudged echoes with the inputs replayed in reverse, and the
+    r"""Continuous RHEL: forward pass, momentum flip, two nudged echoes with the inputs replayed in reverse,
+    and the
     read-out of Eq. 7 (see the module docstring for the math and sign conventions).
 
     Args:
         system, theta: the energy and its parameters (any pytree of float arrays).
         x0: initial state ``(phi0, pi0)``.
-        inputs, targets: ``u`` and ``y`` sampled at the step midpoints (:func:`midpoint_times`), shape ``(K, ...)``.
+        inputs, targets: ``u`` and ``y`` sampled at the step midpoints (:func:`midpoint_times`), shape ``(K,
+        ...)``.
         dt: time step :math:`\delta` (:math:`T = K\delta`).
         eps: nudging strength :math:`\varepsilon`.
         estimator: ``"central"`` (:math:`\pm\varepsilon`, bias :math:`O(\varepsilon^2)`) or ``"one-sided"``
             (:math:`+\varepsilon` and the un-nudged echo, bias :math:`O(\varepsilon)`).
         integrator: defaults to leapfrog (separable) / implicit midpoint (non-separable).
         damping: friction :math:`\gamma` of the forward pass (RHEL is only exact at :math:`\gamma = 0`).
-        echo_damping: ``"reversed"`` -- the echoes are anti-damped (:math:`-\gamma`, energy pumped back so that the
+        echo_damping: ``"reversed"`` -- the echoes are anti-damped (:math:`-\gamma`, energy pumped back so
+        that the
             un-nudged echo retraces the forward run; the paper's App. A.3.1 setting) -- or ``"physical"``
             (the echoes dissipate like the forward pass).
         noise, key: device imperfections (:class:`EchoNoise`) and their PRNG key.
@@ -475,7 +499,8 @@ def echo_trajectory(
     echo_damping="reversed",
 ) -> EchoRecord:
     """The same echo routine as :func:`rhel_gradient`, recording both echoes and the running gradient estimate
-    :math:`-\\frac{1}{\\varepsilon_0-\\varepsilon_1}\\int_0^s(\\nabla_\\theta H^{(0)} - \\nabla_\\theta H^{(1)})`
+    :math:`-\\frac{1}{\\varepsilon_0-\\varepsilon_1}\\int_0^s(\\nabla_\\theta H^{(0)} - \\nabla_\\theta
+    H^{(1)})`
     over echo time :math:`s` (for figures)."""
     integrator, x0, inputs, targets, dt_a, dtype = _prepare(
         system, integrator, theta, x0, inputs, targets, dt

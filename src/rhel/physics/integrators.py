@@ -1,27 +1,37 @@
 r"""Reversible symplectic integrators for (possibly driven, nudged, damped) Hamiltonian dynamics.
 
-One step advances :math:`\Phi_k = (\phi_k, \pi_k)` to :math:`\Phi_{k+1}` over :math:`[t_k, t_k + \delta]` for the
+One step advances :math:`\Phi_k = (\phi_k, \pi_k)` to :math:`\Phi_{k+1}` over :math:`[t_k, t_k + \delta]` for
+the
 *effective* energy
 
 .. math::
     H_\varepsilon(\phi, \pi) = H(\phi, \pi; \theta, u) - \varepsilon\, \ell(\phi, y),
 
-with the input :math:`u` and target :math:`y` sampled at the step's midpoint time :math:`t_{k+1/2}`. The forward pass
-uses :math:`\varepsilon = 0`; the nudged echo of paper Eq. 6, :math:`\partial_t\Phi^e = J\nabla H - \varepsilon
+with the input :math:`u` and target :math:`y` sampled at the step's midpoint time :math:`t_{k+1/2}`. The
+forward pass
+uses :math:`\varepsilon = 0`; the nudged echo of paper Eq. 6, :math:`\partial_t\Phi^e = J\nabla H -
+\varepsilon
 J\nabla\ell`, is exactly the flow of :math:`H_\varepsilon` (for a position-only loss it adds the force
-:math:`+\varepsilon\nabla_\phi\ell` to :math:`\partial_t\pi`). Optional linear friction adds :math:`-\gamma\nabla_\pi H`
+:math:`+\varepsilon\nabla_\phi\ell` to :math:`\partial_t\pi`). Optional linear friction adds
+:math:`-\gamma\nabla_\pi H`
 to :math:`\partial_t\pi`.
 
 Each integrator also fixes the **quadrature** used for every time integral over a step (the loss
-:math:`\int\ell\,dt`, and the RHEL read-out :math:`\int\nabla_\theta H\,dt`), through :meth:`action` (the step's
-quadrature of :math:`\int H\,dt`, whose :math:`\theta`-gradient is the read-out increment) and :meth:`loss_position`
+:math:`\int\ell\,dt`, and the RHEL read-out :math:`\int\nabla_\theta H\,dt`), through :meth:`action` (the
+step's
+quadrature of :math:`\int H\,dt`, whose :math:`\theta`-gradient is the read-out increment) and
+:meth:`loss_position`
 (the node where :math:`\ell` is sampled, weight :math:`\delta`).
 
-* :class:`Leapfrog` (Störmer-Verlet, drift-kick-drift) for separable :math:`H = T(\pi) + V(\phi, u)`. Without friction
-  it is a composition of exact flows of :math:`T` and :math:`V`, hence exactly reversible under the momentum flip and,
-  with the loss sampled at the kick (:math:`\phi_{k+1/2}`), RHEL on it equals the exact gradient of the discrete loss
+* :class:`Leapfrog` (Störmer-Verlet, drift-kick-drift) for separable :math:`H = T(\pi) + V(\phi, u)`. Without
+friction
+  it is a composition of exact flows of :math:`T` and :math:`V`, hence exactly reversible under the momentum
+  flip and,
+  with the loss sampled at the kick (:math:`\phi_{k+1/2}`), RHEL on it equals the exact gradient of the
+  discrete loss
   as :math:`\varepsilon \to 0` (the continuous Theorem 3.1 applied to the switched flow; cf. paper Thm 3.2).
-* :class:`ImplicitMidpoint` for non-separable :math:`H`: symmetric and symplectic, reversible under the momentum flip
+* :class:`ImplicitMidpoint` for non-separable :math:`H`: symmetric and symplectic, reversible under the
+momentum flip
   for a time-reversal-invariant :math:`H`; solved with a fixed number of fixed-point or Newton iterations
   (differentiable by ``jax.grad``).
 """
@@ -33,7 +43,7 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float
 
-from rhel.physics.systems import HamiltonianSystem, PhysicsError, Theta
+from rhel.physics.systems import HamiltonianSystem, PhysicsError
 
 __all__ = ["Integrator", "Leapfrog", "ImplicitMidpoint", "default_integrator"]
 
@@ -47,16 +57,19 @@ class Integrator(eqx.Module):
         raise NotImplementedError
 
     def step(self, system, theta, phi, pi, u, y, eps, gamma, dt):  # pragma: no cover - interface
-        """Advance one step; returns ``(phi1, pi1, nodes)`` (``nodes``: what ``action`` and ``loss_position`` read).
+        """Advance one step; returns ``(phi1, pi1, nodes)`` (``nodes``: what ``action`` and ``loss_position``
+        read).
         ``gamma=None`` means no friction (statically: the friction code is not traced)."""
         raise NotImplementedError
 
     def action(self, system, theta, nodes, u, dt):  # pragma: no cover - interface
-        r"""The step's quadrature of :math:`\int_{t_k}^{t_{k+1}} H\,dt` at the step's nodes (a function of theta)."""
+        r"""The step's quadrature of :math:`\int_{t_k}^{t_{k+1}} H\,dt` at the step's nodes (a function of
+        theta)."""
         raise NotImplementedError
 
     def loss_position(self, nodes):  # pragma: no cover - interface
-        r"""Positions at which :math:`\ell` is sampled; :math:`\int \ell\,dt \approx \delta\sum_k \ell(\cdot)`."""
+        r"""Positions at which :math:`\ell` is sampled; :math:`\int \ell\,dt \approx \delta\sum_k
+        \ell(\cdot)`."""
         raise NotImplementedError
 
 
@@ -69,12 +82,16 @@ class Leapfrog(Integrator):
                      - \varepsilon \nabla_\phi \ell(\phi_{k+1/2}, y_{k+1/2})\big),\quad
         \phi_{k+1} = \phi_{k+1/2} + \tfrac{\delta}{2}\nabla_\pi T(\pi_{k+1}).
 
-    Quadrature: :math:`\int H\,dt \approx \delta\,[\tfrac12 T(\pi_k) + V(\phi_{k+1/2}) + \tfrac12 T(\pi_{k+1})]`
-    (the paper's :math:`H_{1/2}`, Eq. 14), :math:`\int\ell\,dt \approx \delta\,\ell(\phi_{k+1/2})` (midpoint rule).
+    Quadrature: :math:`\int H\,dt \approx \delta\,[\tfrac12 T(\pi_k) + V(\phi_{k+1/2}) + \tfrac12
+    T(\pi_{k+1})]`
+    (the paper's :math:`H_{1/2}`, Eq. 14), :math:`\int\ell\,dt \approx \delta\,\ell(\phi_{k+1/2})` (midpoint
+    rule).
 
     Friction (when ``gamma != 0``) is split symmetrically around the leapfrog step as two half-steps of
-    :math:`\partial_t\pi = -\gamma\nabla_\pi T`, each solved by the implicit midpoint rule with ``friction_iters``
-    fixed-point iterations (so that ``-gamma`` undoes ``+gamma``: an anti-damped echo can retrace a damped run).
+    :math:`\partial_t\pi = -\gamma\nabla_\pi T`, each solved by the implicit midpoint rule with
+    ``friction_iters``
+    fixed-point iterations (so that ``-gamma`` undoes ``+gamma``: an anti-damped echo can retrace a damped
+    run).
     """
 
     friction_iters: int = eqx.field(static=True, default=6)
@@ -127,8 +144,10 @@ class ImplicitMidpoint(Integrator):
     solved from an explicit-Euler guess with a fixed number of ``iterations`` (so ``jax.grad`` differentiates
     through it) of either the fixed-point map (default; contracts by about :math:`\delta\omega/2` per
     iteration, so 12 iterations reach float64 precision for :math:`\delta\omega \lesssim 0.1`) or Newton's
-    method (``solver="newton"``, robust for stiff steps, heavier to compile). Quadrature: :math:`\int H\,dt \approx \delta H(\bar\Phi)`,
-    :math:`\int\ell\,dt\approx\delta\,\ell(\bar\phi)` at the midpoint :math:`\bar\Phi = \tfrac12(\Phi_k+\Phi_{k+1})`.
+    method (``solver="newton"``, robust for stiff steps, heavier to compile). Quadrature: :math:`\int H\,dt
+    \approx \delta H(\bar\Phi)`,
+    :math:`\int\ell\,dt\approx\delta\,\ell(\bar\phi)` at the midpoint :math:`\bar\Phi =
+    \tfrac12(\Phi_k+\Phi_{k+1})`.
     """
 
     iterations: int = eqx.field(static=True, default=12)
@@ -136,7 +155,9 @@ class ImplicitMidpoint(Integrator):
 
     def check(self, system: HamiltonianSystem) -> None:
         if self.solver not in ("fixed-point", "newton"):
-            raise ValueError(f"ImplicitMidpoint solver must be 'fixed-point' or 'newton', not {self.solver!r}")
+            raise ValueError(
+                f"ImplicitMidpoint solver must be 'fixed-point' or 'newton', not {self.solver!r}"
+            )
 
     def step(self, system, theta, phi, pi, u, y, eps, gamma, dt):
         n = system.n_dof

@@ -1,33 +1,42 @@
 r"""Physical systems defined by their energy.
 
-A system is a Hamiltonian :math:`H(\phi, \pi; \theta, u)` over positions :math:`\phi \in \mathbb{R}^n` and momenta
-:math:`\pi \in \mathbb{R}^n`, with trainable physical parameters :math:`\theta` (any pytree of arrays) and a driving
+A system is a Hamiltonian :math:`H(\phi, \pi; \theta, u)` over positions :math:`\phi \in \mathbb{R}^n` and
+momenta
+:math:`\pi \in \mathbb{R}^n`, with trainable physical parameters :math:`\theta` (any pytree of arrays) and a
+driving
 input :math:`u(t)`; plus an instantaneous loss :math:`\ell(\phi, y)` of the positions against a target sample
-:math:`y(t)`. The dynamics are Hamilton's equations (paper Eq. 1), optionally with linear friction :math:`\gamma`:
+:math:`y(t)`. The dynamics are Hamilton's equations (paper Eq. 1), optionally with linear friction
+:math:`\gamma`:
 
 .. math::
     \partial_t \phi = \nabla_\pi H, \qquad \partial_t \pi = -\nabla_\phi H - \gamma \nabla_\pi H .
 
-Either give the energy *separably*, ``kinetic(pi, theta)`` and ``potential(phi, theta, u)`` (integrated with leapfrog),
+Either give the energy *separably*, ``kinetic(pi, theta)`` and ``potential(phi, theta, u)`` (integrated with
+leapfrog),
 or as one function ``hamiltonian(phi, pi, theta, u)`` (integrated with the implicit midpoint rule).
 
-RHEL needs time-reversal invariance, :math:`H(\phi, \pi) = H(\phi, -\pi)` (paper Def. A.1); :func:`check_time_reversal`
-tests it at random states and raises :class:`PhysicsError` naming the property when it fails. The loss depends on
+RHEL needs time-reversal invariance, :math:`H(\phi, \pi) = H(\phi, -\pi)` (paper Def. A.1);
+:func:`check_time_reversal`
+tests it at random states and raises :class:`PhysicsError` naming the property when it fails. The loss depends
+on
 positions only, so it is time-reversal invariant by construction.
 
 The factories build the systems used in the docs, tests and demos:
 
-* :func:`six_oscillators` -- the paper's toy (Eq. 8): coupled harmonic oscillators, input force on oscillator 1,
+* :func:`six_oscillators` -- the paper's toy (Eq. 8): coupled harmonic oscillators, input force on oscillator
+1,
   oscillator 4 tracks a target.
 * :func:`fput_chain` -- a Fermi-Pasta-Ulam-Tsingou beta chain (nonlinear springs) between fixed walls.
-* :func:`soft_oscillators` -- a non-separable system (position-dependent inverse mass), for the implicit midpoint rule.
-* :func:`magnetic_particle` -- a charged particle in a magnetic field: *not* time-reversal invariant (bad input).
+* :func:`soft_oscillators` -- a non-separable system (position-dependent inverse mass), for the implicit
+midpoint rule.
+* :func:`magnetic_particle` -- a charged particle in a magnetic field: *not* time-reversal invariant (bad
+input).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from functools import lru_cache
+from functools import cache
 from typing import Any
 
 import equinox as eqx
@@ -55,7 +64,8 @@ Theta = PyTree[Float[Array, "..."]]
 
 
 class PhysicsError(ValueError):
-    """An input the physics module cannot handle: a non-time-reversal-invariant energy, an unstable time step, or a
+    """An input the physics module cannot handle: a non-time-reversal-invariant energy, an unstable time step,
+    or a
     non-finite (NaN/Inf) state. The message names the violated property."""
 
 
@@ -82,8 +92,8 @@ class HamiltonianSystem(eqx.Module):
         separable = self.kinetic is not None and self.potential is not None
         if separable == (self.energy is not None):
             raise PhysicsError(
-                "a HamiltonianSystem needs either kinetic(pi, theta) and potential(phi, theta, u) (separable), "
-                "or energy(phi, pi, theta, u) (non-separable), not both and not neither"
+                "a HamiltonianSystem needs either kinetic(pi, theta) and potential(phi, theta, u) "
+                "(separable), or energy(phi, pi, theta, u) (non-separable), not both and not neither"
             )
 
     @property
@@ -104,7 +114,8 @@ def check_time_reversal(
 ) -> None:
     r"""Raise :class:`PhysicsError` unless :math:`H(\phi, \pi) = H(\phi, -\pi)` at ``n_states`` random states.
 
-    Time-reversal invariance is what makes the momentum-flipped echo retrace the forward trajectory (paper Lemma A.3);
+    Time-reversal invariance is what makes the momentum-flipped echo retrace the forward trajectory (paper
+    Lemma A.3);
     without it the echoes carry no gradient. The states are standard normal (seeded); the tolerance is
     ``rtol * (1 + |H|)``.
     """
@@ -144,12 +155,12 @@ def squared_error_loss(index: int) -> Callable[[Array, Array], Array]:
     return loss
 
 
-# --------------------------------------------------------------------------------------------------------------------
+# ------------------------------------------------------------------------------------------------------------
 # The paper's toy: six coupled harmonic oscillators (Eq. 8)
-# --------------------------------------------------------------------------------------------------------------------
+# ------------------------------------------------------------------------------------------------------------
 
 
-@lru_cache(maxsize=None)
+@cache
 def six_oscillators(n: int = 6, *, input_index: int = 0, output_index: int = 3, log_params: bool = True):
     r"""The paper's toy model (Eq. 8), ``n`` (default 6) all-to-all coupled harmonic oscillators:
 
@@ -160,8 +171,10 @@ def six_oscillators(n: int = 6, *, input_index: int = 0, output_index: int = 3, 
     so :math:`u(t)` is a force :math:`-u` on oscillator ``input_index`` (oscillator 1), and the loss is
     :math:`\ell = \tfrac12(\phi_{\text{out}} - y)^2` on oscillator ``output_index`` (oscillator 4).
 
-    Parameters ``theta = {"m": (n,), "k": (n,), "kc": (n(n-1)/2,)}``, couplings ordered as ``np.triu_indices(n, 1)``
-    (pairs i<j). With ``log_params`` (default) the entries are the *logarithms* of the physical values (positive by
+    Parameters ``theta = {"m": (n,), "k": (n,), "kc": (n(n-1)/2,)}``, couplings ordered as
+    ``np.triu_indices(n, 1)``
+    (pairs i<j). With ``log_params`` (default) the entries are the *logarithms* of the physical values
+    (positive by
     construction, better conditioned for Adam); :func:`oscillator_physical` converts.
     """
     iu, ju = np.triu_indices(n, 1)
@@ -193,7 +206,8 @@ def coupling_pairs(n: int = 6) -> list[tuple[int, int]]:
 
 
 def random_oscillator_params(seed: int, n: int = 6, *, log_params: bool = True) -> dict[str, Array]:
-    """Random physical parameters: masses and on-site springs in [0.5, 2], couplings in [0.05, 0.5] (seeded)."""
+    """Random physical parameters: masses and on-site springs in [0.5, 2], couplings in [0.05, 0.5]
+    (seeded)."""
     rng = np.random.default_rng(seed)
     p = {
         "m": rng.uniform(0.5, 2.0, n),
@@ -208,12 +222,12 @@ def oscillator_physical(theta: dict[str, Array], *, log_params: bool = True) -> 
     return {k: jnp.exp(v) for k, v in theta.items()} if log_params else dict(theta)
 
 
-# --------------------------------------------------------------------------------------------------------------------
+# ------------------------------------------------------------------------------------------------------------
 # Nonlinear: Fermi-Pasta-Ulam-Tsingou beta chain
-# --------------------------------------------------------------------------------------------------------------------
+# ------------------------------------------------------------------------------------------------------------
 
 
-@lru_cache(maxsize=None)
+@cache
 def fput_chain(n: int = 4, *, output_index: int | None = None):
     r"""An FPUT-:math:`\beta` chain of ``n`` unit masses between fixed walls (``n + 1`` nonlinear springs):
 
@@ -244,7 +258,8 @@ def fput_chain(n: int = 4, *, output_index: int | None = None):
 
 
 def random_fput_params(seed: int, n: int = 4) -> dict[str, Array]:
-    """Random log-parameters for :func:`fput_chain`: springs in [0.5, 1.5], quartic stiffnesses in [0.5, 2]."""
+    """Random log-parameters for :func:`fput_chain`: springs in [0.5, 1.5], quartic stiffnesses in [0.5,
+    2]."""
     rng = np.random.default_rng(seed)
     return {
         "k": jnp.asarray(np.log(rng.uniform(0.5, 1.5, n + 1))),
@@ -252,12 +267,12 @@ def random_fput_params(seed: int, n: int = 4) -> dict[str, Array]:
     }
 
 
-# --------------------------------------------------------------------------------------------------------------------
+# ------------------------------------------------------------------------------------------------------------
 # Non-separable (implicit midpoint) and a bad input
-# --------------------------------------------------------------------------------------------------------------------
+# ------------------------------------------------------------------------------------------------------------
 
 
-@lru_cache(maxsize=None)
+@cache
 def soft_oscillators(n: int = 3):
     r"""A non-separable, time-reversal-invariant chain: inverse masses that soften with displacement,
 
@@ -265,8 +280,10 @@ def soft_oscillators(n: int = 3):
         H = \sum_i \frac{(1 + a_i \phi_i^2)\,\pi_i^2}{2 m_i} + \frac12\sum_i k_i \phi_i^2
             + \frac12 \sum_i c_i (\phi_{i+1} - \phi_i)^2 + u\,\phi_1 .
 
-    Parameters ``{"m", "k": (n,), "c": (n-1,), "a": (n,)}``; ``m, k, c`` as logarithms, ``a`` raw. Loss on the last
-    oscillator. Needs :class:`~rhel.physics.integrators.ImplicitMidpoint` (leapfrog is for separable energies).
+    Parameters ``{"m", "k": (n,), "c": (n-1,), "a": (n,)}``; ``m, k, c`` as logarithms, ``a`` raw. Loss on the
+    last
+    oscillator. Needs :class:`~rhel.physics.integrators.ImplicitMidpoint` (leapfrog is for separable
+    energies).
     """
 
     def energy(phi, pi, theta, u):
@@ -279,10 +296,11 @@ def soft_oscillators(n: int = 3):
     )
 
 
-@lru_cache(maxsize=None)
+@cache
 def magnetic_particle(field: float = 1.0):
     r"""A charged particle in a uniform magnetic field, :math:`H = |\pi - A(\phi)|^2/2 + \tfrac12|\phi|^2`,
-    :math:`A = \tfrac{B}{2}(-\phi_2, \phi_1)`. Not time-reversal invariant (the field breaks the symmetry): a test
+    :math:`A = \tfrac{B}{2}(-\phi_2, \phi_1)`. Not time-reversal invariant (the field breaks the symmetry): a
+    test
     case for the error RHEL must raise. ``theta = {"k": ()}`` scales the trap."""
 
     def energy(phi, pi, theta, u):

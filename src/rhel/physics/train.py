@@ -1,7 +1,9 @@
 r"""Training physical parameters with RHEL or BPTT (optax Adam), and the teacher-student tasks of the demos.
 
-Both methods minimize the same discrete loss :math:`L(\theta) = \delta\sum_k \ell(\phi_{k+1/2}, y_{k+1/2})`; they
-differ only in the gradient: ``"rhel"`` runs :func:`~rhel.physics.echo.rhel_gradient`'s forward pass and echoes
+Both methods minimize the same discrete loss :math:`L(\theta) = \delta\sum_k \ell(\phi_{k+1/2}, y_{k+1/2})`;
+they
+differ only in the gradient: ``"rhel"`` runs :func:`~rhel.physics.echo.rhel_gradient`'s forward pass and
+echoes
 (the same jitted cores), ``"bptt"`` differentiates the forward simulation with ``jax.grad``.
 """
 
@@ -39,15 +41,18 @@ __all__ = ["TrainResult", "Task", "train", "oscillator_task", "fput_task", "mult
 
 
 class TrainResult(NamedTuple):
-    """``losses[i]``: the loss at the parameters *before* update ``i``; ``losses[-1]``: after the last update."""
+    """``losses[i]``: the loss at the parameters *before* update ``i``; ``losses[-1]``: after the last
+    update."""
 
     theta: Theta
     losses: np.ndarray
 
 
 class Task(NamedTuple):
-    """A teacher-student problem: the student ``system`` starts at ``theta0`` and must reproduce, on the output, the
-    response of the same system with ``theta_teacher`` to the same drive. ``inputs``/``targets`` are sampled at the
+    """A teacher-student problem: the student ``system`` starts at ``theta0`` and must reproduce, on the
+    output, the
+    response of the same system with ``theta_teacher`` to the same drive. ``inputs``/``targets`` are sampled
+    at the
     step midpoints; ``drive``/``target`` are continuous-time callables (for the adjoint reference)."""
 
     system: HamiltonianSystem
@@ -65,7 +70,9 @@ class Task(NamedTuple):
 @eqx.filter_jit
 def _train_step(system, integrator, opt, method, theta, opt_state, x0, inputs, targets, dt, eps_pair):
     if method == "rhel":
-        phiT, piT, loss, bad, _ = _forward_core(system, integrator, theta, x0, inputs, targets, dt, None, False)
+        phiT, piT, loss, bad, _ = _forward_core(
+            system, integrator, theta, x0, inputs, targets, dt, None, False
+        )
         levels = jnp.zeros((2,), dt.dtype)
         grads, _, bad_e, _ = _echo_core(
             system, integrator, theta, (phiT, piT), inputs, targets, dt, eps_pair, None, levels,
@@ -98,7 +105,8 @@ def train(
     estimator: Literal["central", "one-sided"] = "central",
     integrator=None,
 ) -> TrainResult:
-    """Adam on the physical parameters (``x0`` fixed). Validates once (time-reversal invariance, energy drift), and
+    """Adam on the physical parameters (``x0`` fixed). Validates once (time-reversal invariance, energy
+    drift), and
     raises :class:`~rhel.physics.systems.PhysicsError` if a state turns non-finite during training."""
     if method not in ("rhel", "bptt"):
         raise ValueError(f"method must be 'rhel' or 'bptt', not {method!r}")
@@ -124,9 +132,9 @@ def train(
     return TrainResult(theta=theta, losses=np.asarray(jnp.stack(losses)))
 
 
-# --------------------------------------------------------------------------------------------------------------------
+# ------------------------------------------------------------------------------------------------------------
 # Teacher-student tasks
-# --------------------------------------------------------------------------------------------------------------------
+# ------------------------------------------------------------------------------------------------------------
 
 
 class multisine(eqx.Module):
@@ -161,9 +169,11 @@ class _interp(eqx.Module):
 
 
 def _teacher_task(system, theta_teacher, theta0, output, drive, *, T, n_steps, refine=8) -> Task:
-    """The teacher runs ``refine`` times finer than the student (even ``refine``: the student's midpoints are fine
+    """The teacher runs ``refine`` times finer than the student (even ``refine``: the student's midpoints are
+    fine
     nodes), so that the continuous-time target (linear interpolation of the fine run, for the adjoint) and the
-    sampled targets agree to O((dt/refine)^2) and the student's own time-discretization error stays visible."""
+    sampled targets agree to O((dt/refine)^2) and the student's own time-discretization error stays
+    visible."""
     dt = T / n_steps
     inputs = jax.vmap(drive)(jnp.asarray(midpoint_times(T, n_steps)))
     x0 = (jnp.zeros(system.n_dof), jnp.zeros(system.n_dof))
@@ -179,7 +189,8 @@ def _teacher_task(system, theta_teacher, theta0, output, drive, *, T, n_steps, r
 
 def oscillator_task(*, T: float = 20.0, n_steps: int = 400, seed: int = 0) -> Task:
     """The paper's toy as a teacher-student problem: six oscillators, teacher parameters from ``seed + 1``,
-    student from ``seed + 2``, multisine drive on oscillator 1 (seeded), target: the teacher's oscillator 4."""
+    student from ``seed + 2``, multisine drive on oscillator 1 (seeded), target: the teacher's
+    oscillator 4."""
     theta_teacher, theta0 = random_oscillator_params(seed + 1), random_oscillator_params(seed + 2)
     drive = multisine.random(seed)
     return _teacher_task(six_oscillators(), theta_teacher, theta0, 3, drive, T=T, n_steps=n_steps)
