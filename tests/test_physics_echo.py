@@ -1,12 +1,9 @@
 """Continuous RHEL against its two independent references, with measured convergence orders.
 
 References: the continuous adjoint state method (Eq. 4-5, RK4, its own scheme) and ``jax.grad`` through the
-discrete
-simulation. Measured on this machine (float64): RHEL vs autodiff ~1e-7 relative at eps=1e-3 (the eps -> 0
-limit *is*
-the discrete gradient for leapfrog); RHEL vs adjoint ~1e-3 at dt=0.05 (the leapfrog O(dt^2) error); eps slopes
-1.98
-(central) and 1.05 (one-sided); dt slope 2.00; adjoint (RK4) slope 4.0.
+discrete simulation. Measured on this machine (float64): RHEL vs autodiff ~1e-7 relative at eps=1e-3 (the eps
+-> 0 limit *is* the discrete gradient for leapfrog); RHEL vs adjoint ~1e-3 at dt=0.05 (the leapfrog O(dt^2)
+error); eps slopes 1.98 (central) and 1.05 (one-sided); dt slope 2.00; adjoint (RK4) slope 4.0.
 """
 
 import jax
@@ -143,8 +140,8 @@ def test_adjoint_reference_is_fourth_order(osc, osc_adjoint):
 
 def test_implicit_midpoint_nonseparable_matches_adjoint():
     """Non-separable energy, implicit midpoint: RHEL -> adjoint at order 2 in dt (measured errors 6.9e-4 and
-    1.7e-4 at K = 50, 100: slope 2.00). (RHEL vs autodiff through the midpoint solver: 4.4e-9 at
-    eps = 1e-4.)"""
+    1.7e-4 at K = 50, 100: slope 2.00). (RHEL vs autodiff through the midpoint solver: 4.4e-9 at eps =
+    1e-4.)"""
     system = soft_oscillators(3)
     theta = {
         "m": jnp.log(jnp.array([1.0, 0.7, 1.3])),
@@ -167,8 +164,7 @@ def test_implicit_midpoint_nonseparable_matches_adjoint():
 
 def test_unnudged_echo_retraces_forward_and_running_accumulator(osc):
     """eps = 0: the momentum-flipped echo with the reversed input returns exactly to the flipped initial
-    state;
-    the recorded running estimate ends at the rhel_gradient value (one echo routine for both)."""
+    state; the recorded running estimate ends at the rhel_gradient value (one echo routine for both)."""
     system, theta, x0 = osc
     u, y = signals(100)
     er = echo_trajectory(system, theta, x0, u, y, dt=T / 100, eps=1e-3, estimator="one-sided")

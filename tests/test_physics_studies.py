@@ -9,8 +9,7 @@ from rhel.physics.train import oscillator_task
 def test_gradient_error_grows_with_damping():
     """Paper App. A.3.1: RHEL is exact only without dissipation. Measured (T=10, K=200, eps=1e-3): relative
     error 2.1e-6 at gamma=0, then 5.0e-3, 5.1e-2, 0.68 at gamma = 1e-3, 1e-2, 0.1 (anti-damped echo; the
-    physical,
-    still-dissipating echo: 7.6e-3, 7.1e-2, 0.46)."""
+    physical, still-dissipating echo: 7.6e-3, 7.1e-2, 0.46)."""
     task = oscillator_task(T=10.0, n_steps=200)
     res = damping_study((0.0, 1e-3, 1e-2, 1e-1), task=task, echo_modes=("reversed", "physical"))
     for mode in ("reversed", "physical"):

@@ -2,8 +2,7 @@
 1-8).
 
 * :mod:`~rhel.physics.systems` -- :class:`HamiltonianSystem` (energy + loss), the paper's six oscillators, an
-FPUT
-  chain, a non-separable system; :class:`PhysicsError` and the time-reversal check.
+  FPUT chain, a non-separable system; :class:`PhysicsError` and the time-reversal check.
 * :mod:`~rhel.physics.integrators` -- reversible symplectic integrators (leapfrog, implicit midpoint).
 * :mod:`~rhel.physics.echo` -- continuous RHEL (:func:`rhel_gradient`), autodiff reference, recording helpers.
 * :mod:`~rhel.physics.adjoint` -- the continuous adjoint state method (Eq. 4-5), RK4.

@@ -12,15 +12,13 @@ t` is
 
 Without friction :math:`\partial_\Phi F^\top\lambda = \nabla^2_\Phi H\,J^\top\lambda` and
 :math:`\partial_\theta F^\top\lambda = \nabla^2_{\Phi\theta}H\,J^\top\lambda` -- exactly Eq. 4-5. The products
-are
-vector-Jacobian products (no Jacobian is formed).
+are vector-Jacobian products (no Jacobian is formed).
 
 Scheme (deliberately unrelated to the leapfrog/midpoint RHEL discretization): classical 4th-order Runge-Kutta.
-The
-forward state is integrated to :math:`\Phi(T)` (together with :math:`L`), then the augmented system
+The forward state is integrated to :math:`\Phi(T)` (together with :math:`L`), then the augmented system
 :math:`(\Phi, \lambda, G)` is integrated backward in time -- :math:`\Phi` re-integrated backward, nothing
-stored.
-Inputs and targets are continuous-time callables ``u(t)``, ``y(t)`` (evaluated at nodes and half-steps).
+stored. Inputs and targets are continuous-time callables ``u(t)``, ``y(t)`` (evaluated at nodes and
+half-steps).
 """
 
 from __future__ import annotations
@@ -56,8 +54,7 @@ def _rk4(f, z, t, h):
 @eqx.filter_jit
 def _adjoint_core(system, drive, target, theta, x0, T, n_steps, gamma, record: bool):
     """RK4 forward to Phi(T) and L, then RK4 backward on (Phi, lambda, G). ``n_steps`` is a traced integer
-    (one
-    compilation for every resolution) unless ``record``, which needs a static length."""
+    (one compilation for every resolution) unless ``record``, which needs a static length."""
     n = system.n_dof
     h = T / n_steps
     z0 = jnp.concatenate([x0[0], x0[1]])
@@ -109,15 +106,14 @@ def adjoint_gradient(
     r"""Continuous adjoint (Eq. 4-5) with RK4 and ``n_steps`` steps on ``[0, T]``.
 
     Args:
-        drive, target: JAX-traceable callables ``u(t)``, ``y(t)`` (hashable: same objects reuse the
-        compilation).
-        record: also return the running integral :math:`\int_0^s g_\theta` at echo times ``s = h, 2h, ...,
-        T``.
+        drive, target: JAX-traceable callables ``u(t)``, ``y(t)`` (hashable: the same objects reuse the
+            compilation).
+        record: also return the running integral :math:`\int_0^s g_\theta` at echo times
+            ``s = h, 2h, ..., T``.
 
     Returns:
         ``(loss, grad_theta, grad_x0)`` (and ``running`` when ``record``), ``grad_x0 = (dL/dphi0, dL/dpi0)``;
-        the loss
-        is :math:`\int\ell\,dt` integrated by RK4 along the forward run.
+        the loss is :math:`\int\ell\,dt` integrated by RK4 along the forward run.
     """
     dtype = jnp.result_type(*jax.tree_util.tree_leaves(theta))
     x0 = (jnp.asarray(x0[0], dtype), jnp.asarray(x0[1], dtype))

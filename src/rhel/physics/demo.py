@@ -1,11 +1,9 @@
 """``rhel demo oscillators | fput | damping | noise``: figures (PNG, Agg backend) and a printed summary.
 
 * ``oscillators`` -- the paper's toy (Eq. 8): forward trajectory, the two nudged echoes against the reversed
-forward
-  run, the running RHEL gradient accumulator for one coupling k_ij over echo time with the adjoint and
-  autodiff
-  values as references (cf. the authors' published demonstration), the training curve RHEL vs BPTT, and an
-  animation (Pillow GIF, else ffmpeg MP4, else skipped with a message).
+  forward run, the running RHEL gradient accumulator for one coupling k_ij over echo time with the adjoint and
+  autodiff values as references (cf. the authors' published demonstration), the training curve RHEL vs BPTT,
+  and an animation (Pillow GIF, else ffmpeg MP4, else skipped with a message).
 * ``fput`` -- the same training on a nonlinear FPUT-beta chain.
 * ``damping`` -- gradient error against friction gamma (paper App. A.3.1).
 * ``noise`` -- gradient cosine similarity against read-out noise and parameter drift.

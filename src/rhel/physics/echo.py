@@ -1,10 +1,8 @@
 r"""Continuous-time RHEL (paper §3.1, Eq. 6-7) on any :class:`~rhel.physics.systems.HamiltonianSystem`.
 
 Conventions. The forward pass runs on :math:`t \in [0, T]` (the paper's :math:`[-T, 0]` shifted) with
-:math:`K` steps
-of :math:`\delta = T/K`; inputs and targets are sampled at the step midpoints :math:`t_{k+1/2} = (k +
-\tfrac12)\delta`
-(arrays of shape ``(K, ...)``, see :func:`midpoint_times`). The loss is
+:math:`K` steps of :math:`\delta = T/K`; inputs and targets are sampled at the step midpoints :math:`t_{k+1/2}
+= (k + \tfrac12)\delta` (arrays of shape ``(K, ...)``, see :func:`midpoint_times`). The loss is
 
 .. math::
     L = \int_0^T \ell(\phi(t), y(t))\,dt \;\approx\; \delta \sum_{k=0}^{K-1} \ell(\phi_{k+1/2}, y_{k+1/2}),
@@ -14,10 +12,8 @@ the integrator's midpoint quadrature (``Integrator.loss_position``).
 The echo (paper Eq. 6), in echo time :math:`s = T - t`: start from the momentum-flipped final state
 :math:`\Phi^e(0) = (\phi(T), -\pi(T))`, replay the inputs reversed, and nudge with :math:`\pm\varepsilon`:
 :math:`\partial_s\Phi^e = J\nabla H[\Phi^e, \theta, u(T-s)] - \varepsilon J\nabla\ell[\Phi^e, y(T-s)]`, i.e.
-the flow
-of :math:`H - \varepsilon\ell` (a force :math:`+\varepsilon\nabla_\phi\ell` on the momenta). The gradient
-read-out
-(Eq. 7), with the same quadrature as the loss:
+the flow of :math:`H - \varepsilon\ell` (a force :math:`+\varepsilon\nabla_\phi\ell` on the momenta). The
+gradient read-out (Eq. 7), with the same quadrature as the loss:
 
 .. math::
     \frac{dL}{d\theta} \approx -\frac{1}{2\varepsilon}\int_0^T \big(\nabla_\theta H[\Phi^e(s,\varepsilon)]
@@ -27,19 +23,16 @@ read-out
 
 where :math:`\Sigma_x(\phi, \pi) = (\pi, \phi)`: :math:`dL/d\phi_0` is read from the echoes' final *momenta*,
 :math:`dL/d\pi_0` from their final *positions* (the momentum flip is already accounted for by the echo's
-start).
-The ``"one-sided"`` estimator pairs :math:`+\varepsilon` with the un-nudged echo (which retraces the forward
-pass,
-so a device needs only two passes) and divides by :math:`\varepsilon`: bias :math:`O(\varepsilon)` instead of
-:math:`O(\varepsilon^2)`.
+start). The ``"one-sided"`` estimator pairs :math:`+\varepsilon` with the un-nudged echo (which retraces the
+forward pass, so a device needs only two passes) and divides by :math:`\varepsilon`: bias
+:math:`O(\varepsilon)` instead of :math:`O(\varepsilon^2)`.
 
 Both echoes run batched (``vmap``) through one ``lax.scan``; the read-out is accumulated in the scan carry, so
-no
-trajectory is stored. With leapfrog and no friction, the :math:`\varepsilon\to0` limit equals the exact
-gradient of
-the discrete loss (what :func:`autodiff_gradient` computes); for a linear system with quadratic loss the
-central
-estimator is exact for every :math:`\varepsilon`.
+no trajectory is stored. With leapfrog and no friction, the :math:`\varepsilon\to0` limit equals the exact
+gradient of the discrete loss (what :func:`autodiff_gradient` computes). Even for a linear system the
+central estimator keeps an :math:`O(\varepsilon^2)` bias: the nudge :math:`-\varepsilon\ell` of a quadratic
+loss changes the echo's stiffness, so the echo is not affine in :math:`\varepsilon` (unlike the discrete
+HRUs' linearized nudge, paper Remark 6).
 """
 
 from __future__ import annotations
@@ -88,8 +81,8 @@ class EchoNoise(eqx.Module):
 
     Attributes:
         readout: relative precision of the :math:`\nabla_\theta H` read-out: each per-step sample is
-        multiplied by
-            :math:`1 + \sigma\xi`, :math:`\xi \sim \mathcal N(0, 1)` independent per echo, step and parameter.
+            multiplied by :math:`1 + \sigma\xi`, :math:`\xi \sim \mathcal N(0, 1)` independent per echo,
+            step and parameter.
         drift: relative parameter drift between passes: each echo runs (and reads out) with
             :math:`\theta\,(1 + \delta\xi)` elementwise, independently per echo (the forward pass uses
             :math:`\theta`).
@@ -101,8 +94,7 @@ class EchoNoise(eqx.Module):
 
 class Trajectory(NamedTuple):
     """A recorded forward run: node states ``phi, pi`` ``(K+1, n)`` at ``t`` ``(K+1,)``, and the loss
-    positions
-    ``phi_mid`` ``(K, n)`` at ``t_mid`` (where inputs/targets are sampled)."""
+    positions ``phi_mid`` ``(K, n)`` at ``t_mid`` (where inputs/targets are sampled)."""
 
     t: np.ndarray
     phi: Array
@@ -234,8 +226,7 @@ def _energy(system, theta, phi, pi, u):
 
 def _energy_drift(system, integrator, theta, inputs_like, targets_like, dt_a, seed):
     """Relative energy error after a free run (zero input, no nudge, no friction) from a random state; it
-    reuses the
-    compiled forward pass (same shapes as the real run)."""
+    reuses the compiled forward pass (same shapes as the real run)."""
     rng = np.random.default_rng(seed)
     dtype = inputs_like.dtype
     x0 = tuple(jnp.asarray(rng.standard_normal(system.n_dof), dtype) for _ in range(2))
@@ -261,12 +252,10 @@ def check_energy_drift(
     _shapes=None,
 ) -> float:
     r"""Run the *free* system (zero input, no nudge, no friction) for ``n_steps`` steps of ``dt`` from a
-    random
-    standard-normal state (seeded) and return the relative energy error :math:`|H_K - H_0| / \max(|H_0|,
-    \text{atol})`.
-    Raise :class:`PhysicsError` ("unstable time step") when it exceeds ``tol`` or is not finite. A stable
-    symplectic
-    step keeps the error bounded at :math:`O((\omega\delta)^2)`; an unstable one grows it exponentially."""
+    random standard-normal state (seeded) and return the relative energy error :math:`|H_K - H_0| /
+    \max(|H_0|, \text{atol})`. Raise :class:`PhysicsError` ("unstable time step") when it exceeds ``tol`` or
+    is not finite. A stable symplectic step keeps the error bounded at :math:`O((\omega\delta)^2)`; an
+    unstable one grows it exponentially."""
     integrator = default_integrator(system) if integrator is None else integrator
     dtype = jnp.result_type(*jax.tree_util.tree_leaves(theta))
     if _shapes is None:
@@ -354,8 +343,7 @@ def _autodiff(system, integrator, theta, x0, inputs, targets, dt, gamma):
 
 def autodiff_gradient(system, theta, x0, inputs, targets, *, dt, integrator=None, damping=0.0):
     """Reference: ``jax.grad`` through the discretized simulation (BPTT). Returns ``(loss, grad_theta,
-    grad_x0)``
-    with ``grad_x0 = (dL/dphi0, dL/dpi0)``."""
+    grad_x0)`` with ``grad_x0 = (dL/dphi0, dL/dpi0)``."""
     integrator, x0, inputs, targets, dt_a, dtype = _prepare(
         system, integrator, theta, x0, inputs, targets, dt
     )
@@ -381,14 +369,13 @@ def rhel_gradient(
     energy_tol: float = 0.1,
 ):
     r"""Continuous RHEL: forward pass, momentum flip, two nudged echoes with the inputs replayed in reverse,
-    and the
-    read-out of Eq. 7 (see the module docstring for the math and sign conventions).
+    and the read-out of Eq. 7 (see the module docstring for the math and sign conventions).
 
     Args:
         system, theta: the energy and its parameters (any pytree of float arrays).
         x0: initial state ``(phi0, pi0)``.
-        inputs, targets: ``u`` and ``y`` sampled at the step midpoints (:func:`midpoint_times`), shape ``(K,
-        ...)``.
+        inputs, targets: ``u`` and ``y`` sampled at the step midpoints (:func:`midpoint_times`), shape
+            ``(K, ...)``.
         dt: time step :math:`\delta` (:math:`T = K\delta`).
         eps: nudging strength :math:`\varepsilon`.
         estimator: ``"central"`` (:math:`\pm\varepsilon`, bias :math:`O(\varepsilon^2)`) or ``"one-sided"``
@@ -396,11 +383,10 @@ def rhel_gradient(
         integrator: defaults to leapfrog (separable) / implicit midpoint (non-separable).
         damping: friction :math:`\gamma` of the forward pass (RHEL is only exact at :math:`\gamma = 0`).
         echo_damping: ``"reversed"`` -- the echoes are anti-damped (:math:`-\gamma`, energy pumped back so
-        that the
-            un-nudged echo retraces the forward run; the paper's App. A.3.1 setting) -- or ``"physical"``
-            (the echoes dissipate like the forward pass).
+            that the un-nudged echo retraces the forward run; the paper's App. A.3.1 setting) -- or
+            ``"physical"`` (the echoes dissipate like the forward pass).
         noise, key: device imperfections (:class:`EchoNoise`) and their PRNG key.
-        check: validate first (time-reversal invariance, energy drift of the free run, finite states); raise
+        check: validate first (time-reversal invariance, energy drift of the free run); raise
             :class:`PhysicsError` on failure. Non-finite states are always checked.
         energy_tol: tolerance of the relative energy drift check.
 
@@ -500,8 +486,7 @@ def echo_trajectory(
 ) -> EchoRecord:
     """The same echo routine as :func:`rhel_gradient`, recording both echoes and the running gradient estimate
     :math:`-\\frac{1}{\\varepsilon_0-\\varepsilon_1}\\int_0^s(\\nabla_\\theta H^{(0)} - \\nabla_\\theta
-    H^{(1)})`
-    over echo time :math:`s` (for figures)."""
+    H^{(1)})` over echo time :math:`s` (for figures)."""
     integrator, x0, inputs, targets, dt_a, dtype = _prepare(
         system, integrator, theta, x0, inputs, targets, dt
     )

@@ -1,39 +1,30 @@
 r"""Reversible symplectic integrators for (possibly driven, nudged, damped) Hamiltonian dynamics.
 
 One step advances :math:`\Phi_k = (\phi_k, \pi_k)` to :math:`\Phi_{k+1}` over :math:`[t_k, t_k + \delta]` for
-the
-*effective* energy
+the *effective* energy
 
 .. math::
     H_\varepsilon(\phi, \pi) = H(\phi, \pi; \theta, u) - \varepsilon\, \ell(\phi, y),
 
 with the input :math:`u` and target :math:`y` sampled at the step's midpoint time :math:`t_{k+1/2}`. The
-forward pass
-uses :math:`\varepsilon = 0`; the nudged echo of paper Eq. 6, :math:`\partial_t\Phi^e = J\nabla H -
-\varepsilon
-J\nabla\ell`, is exactly the flow of :math:`H_\varepsilon` (for a position-only loss it adds the force
-:math:`+\varepsilon\nabla_\phi\ell` to :math:`\partial_t\pi`). Optional linear friction adds
-:math:`-\gamma\nabla_\pi H`
-to :math:`\partial_t\pi`.
+forward pass uses :math:`\varepsilon = 0`; the nudged echo of paper Eq. 6, :math:`\partial_t\Phi^e = J\nabla H
+- \varepsilon J\nabla\ell`, is exactly the flow of :math:`H_\varepsilon` (for a position-only loss it adds the
+force :math:`+\varepsilon\nabla_\phi\ell` to :math:`\partial_t\pi`). Optional linear friction adds
+:math:`-\gamma\nabla_\pi H` to :math:`\partial_t\pi`.
 
 Each integrator also fixes the **quadrature** used for every time integral over a step (the loss
 :math:`\int\ell\,dt`, and the RHEL read-out :math:`\int\nabla_\theta H\,dt`), through :meth:`action` (the
-step's
-quadrature of :math:`\int H\,dt`, whose :math:`\theta`-gradient is the read-out increment) and
-:meth:`loss_position`
-(the node where :math:`\ell` is sampled, weight :math:`\delta`).
+step's quadrature of :math:`\int H\,dt`, whose :math:`\theta`-gradient is the read-out increment) and
+:meth:`loss_position` (the node where :math:`\ell` is sampled, weight :math:`\delta`).
 
 * :class:`Leapfrog` (Störmer-Verlet, drift-kick-drift) for separable :math:`H = T(\pi) + V(\phi, u)`. Without
-friction
-  it is a composition of exact flows of :math:`T` and :math:`V`, hence exactly reversible under the momentum
-  flip and,
-  with the loss sampled at the kick (:math:`\phi_{k+1/2}`), RHEL on it equals the exact gradient of the
-  discrete loss
-  as :math:`\varepsilon \to 0` (the continuous Theorem 3.1 applied to the switched flow; cf. paper Thm 3.2).
+  friction it is a composition of exact flows of :math:`T` and :math:`V`, hence exactly reversible under the
+  momentum flip and, with the loss sampled at the kick (:math:`\phi_{k+1/2}`), RHEL on it equals the exact
+  gradient of the discrete loss as :math:`\varepsilon \to 0` (the continuous Theorem 3.1 applied to the
+  switched flow; cf. paper Thm 3.2).
 * :class:`ImplicitMidpoint` for non-separable :math:`H`: symmetric and symplectic, reversible under the
-momentum flip
-  for a time-reversal-invariant :math:`H`; solved with a fixed number of fixed-point or Newton iterations
-  (differentiable by ``jax.grad``).
+  momentum flip for a time-reversal-invariant :math:`H`; solved with a fixed number of fixed-point or Newton
+  iterations (differentiable by ``jax.grad``).
 """
 
 from __future__ import annotations
@@ -58,8 +49,7 @@ class Integrator(eqx.Module):
 
     def step(self, system, theta, phi, pi, u, y, eps, gamma, dt):  # pragma: no cover - interface
         """Advance one step; returns ``(phi1, pi1, nodes)`` (``nodes``: what ``action`` and ``loss_position``
-        read).
-        ``gamma=None`` means no friction (statically: the friction code is not traced)."""
+        read). ``gamma=None`` means no friction (statically: the friction code is not traced)."""
         raise NotImplementedError
 
     def action(self, system, theta, nodes, u, dt):  # pragma: no cover - interface
@@ -83,15 +73,13 @@ class Leapfrog(Integrator):
         \phi_{k+1} = \phi_{k+1/2} + \tfrac{\delta}{2}\nabla_\pi T(\pi_{k+1}).
 
     Quadrature: :math:`\int H\,dt \approx \delta\,[\tfrac12 T(\pi_k) + V(\phi_{k+1/2}) + \tfrac12
-    T(\pi_{k+1})]`
-    (the paper's :math:`H_{1/2}`, Eq. 14), :math:`\int\ell\,dt \approx \delta\,\ell(\phi_{k+1/2})` (midpoint
-    rule).
+    T(\pi_{k+1})]` (the paper's :math:`H_{1/2}`, Eq. 14), :math:`\int\ell\,dt \approx
+    \delta\,\ell(\phi_{k+1/2})` (midpoint rule).
 
     Friction (when ``gamma != 0``) is split symmetrically around the leapfrog step as two half-steps of
     :math:`\partial_t\pi = -\gamma\nabla_\pi T`, each solved by the implicit midpoint rule with
-    ``friction_iters``
-    fixed-point iterations (so that ``-gamma`` undoes ``+gamma``: an anti-damped echo can retrace a damped
-    run).
+    ``friction_iters`` fixed-point iterations (so that ``-gamma`` undoes ``+gamma``: an anti-damped echo can
+    retrace a damped run).
     """
 
     friction_iters: int = eqx.field(static=True, default=6)
@@ -145,9 +133,8 @@ class ImplicitMidpoint(Integrator):
     through it) of either the fixed-point map (default; contracts by about :math:`\delta\omega/2` per
     iteration, so 12 iterations reach float64 precision for :math:`\delta\omega \lesssim 0.1`) or Newton's
     method (``solver="newton"``, robust for stiff steps, heavier to compile). Quadrature: :math:`\int H\,dt
-    \approx \delta H(\bar\Phi)`,
-    :math:`\int\ell\,dt\approx\delta\,\ell(\bar\phi)` at the midpoint :math:`\bar\Phi =
-    \tfrac12(\Phi_k+\Phi_{k+1})`.
+    \approx \delta H(\bar\Phi)`, :math:`\int\ell\,dt\approx\delta\,\ell(\bar\phi)` at the midpoint
+    :math:`\bar\Phi = \tfrac12(\Phi_k+\Phi_{k+1})`.
     """
 
     iterations: int = eqx.field(static=True, default=12)

@@ -1,20 +1,17 @@
 r"""What breaks RHEL, and what a device must deliver: damping and read-out noise / parameter drift.
 
-* :func:`damping_study` -- add friction :math:`\gamma` (:math:`\partial_t\pi \mathrel{+}= -\gamma\nabla_\pi
-T`) and
-  compare the RHEL estimate with the true gradient of the damped system (``jax.grad`` through the damped
-  simulation). At :math:`\gamma = 0` they agree to the :math:`O(\varepsilon^2)` bias; the error grows with
-  :math:`\gamma` -- the paper's App. A.3.1 negative result: even with an anti-damped echo that retraces the
-  forward
-  run (``echo_damping="reversed"``), the nudged echo's linearization has the wrong sign of the dissipative
-  term, so
-  it no longer carries the adjoint. A physical echo that keeps dissipating (``"physical"``) does not even
-  retrace.
+* :func:`damping_study` -- add friction :math:`\gamma`
+  (:math:`\partial_t\pi \mathrel{+}= -\gamma\nabla_\pi T`) and compare the RHEL estimate with the true
+  gradient of the damped system (``jax.grad`` through the damped simulation). At :math:`\gamma = 0` they agree
+  to the :math:`O(\varepsilon^2)` bias; the error grows with :math:`\gamma` -- the paper's App. A.3.1
+  negative result: even with an anti-damped echo that retraces the forward run (``echo_damping="reversed"``),
+  the nudged echo's linearization has the wrong sign of the dissipative term, so it no longer carries the
+  adjoint. A physical echo that keeps dissipating
+  (``"physical"``) does not even retrace.
 * :func:`noise_study` -- cosine similarity of the RHEL gradient with the exact one when the read-out of
   :math:`\nabla_\theta H` has relative Gaussian noise :math:`\sigma`, or the parameters drift by a relative
   :math:`\delta` between passes, for several nudging strengths :math:`\varepsilon` (the signal is the
-  *difference*
-  of two echoes, :math:`O(\varepsilon)`, so the tolerable noise scales with :math:`\varepsilon`).
+  *difference* of two echoes, :math:`O(\varepsilon)`, so the tolerable noise scales with :math:`\varepsilon`).
 """
 
 from __future__ import annotations

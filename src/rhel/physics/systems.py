@@ -1,36 +1,30 @@
 r"""Physical systems defined by their energy.
 
 A system is a Hamiltonian :math:`H(\phi, \pi; \theta, u)` over positions :math:`\phi \in \mathbb{R}^n` and
-momenta
-:math:`\pi \in \mathbb{R}^n`, with trainable physical parameters :math:`\theta` (any pytree of arrays) and a
-driving
-input :math:`u(t)`; plus an instantaneous loss :math:`\ell(\phi, y)` of the positions against a target sample
-:math:`y(t)`. The dynamics are Hamilton's equations (paper Eq. 1), optionally with linear friction
-:math:`\gamma`:
+momenta :math:`\pi \in \mathbb{R}^n`, with trainable physical parameters :math:`\theta` (any pytree of arrays)
+and a driving input :math:`u(t)`; plus an instantaneous loss :math:`\ell(\phi, y)` of the positions against a
+target sample :math:`y(t)`. The dynamics are Hamilton's equations (paper Eq. 1), optionally with linear
+friction :math:`\gamma`:
 
 .. math::
     \partial_t \phi = \nabla_\pi H, \qquad \partial_t \pi = -\nabla_\phi H - \gamma \nabla_\pi H .
 
 Either give the energy *separably*, ``kinetic(pi, theta)`` and ``potential(phi, theta, u)`` (integrated with
-leapfrog),
-or as one function ``hamiltonian(phi, pi, theta, u)`` (integrated with the implicit midpoint rule).
+leapfrog), or as one function ``hamiltonian(phi, pi, theta, u)`` (integrated with the implicit midpoint rule).
 
 RHEL needs time-reversal invariance, :math:`H(\phi, \pi) = H(\phi, -\pi)` (paper Def. A.1);
-:func:`check_time_reversal`
-tests it at random states and raises :class:`PhysicsError` naming the property when it fails. The loss depends
-on
-positions only, so it is time-reversal invariant by construction.
+:func:`check_time_reversal` tests it at random states and raises :class:`PhysicsError` naming the property
+when it fails. The loss depends on positions only, so it is time-reversal invariant by construction.
 
 The factories build the systems used in the docs, tests and demos:
 
 * :func:`six_oscillators` -- the paper's toy (Eq. 8): coupled harmonic oscillators, input force on oscillator
-1,
-  oscillator 4 tracks a target.
+  1, oscillator 4 tracks a target.
 * :func:`fput_chain` -- a Fermi-Pasta-Ulam-Tsingou beta chain (nonlinear springs) between fixed walls.
 * :func:`soft_oscillators` -- a non-separable system (position-dependent inverse mass), for the implicit
-midpoint rule.
+  midpoint rule.
 * :func:`magnetic_particle` -- a charged particle in a magnetic field: *not* time-reversal invariant (bad
-input).
+  input).
 """
 
 from __future__ import annotations
@@ -65,8 +59,7 @@ Theta = PyTree[Float[Array, "..."]]
 
 class PhysicsError(ValueError):
     """An input the physics module cannot handle: a non-time-reversal-invariant energy, an unstable time step,
-    or a
-    non-finite (NaN/Inf) state. The message names the violated property."""
+    or a non-finite (NaN/Inf) state. The message names the violated property."""
 
 
 class HamiltonianSystem(eqx.Module):
@@ -115,9 +108,8 @@ def check_time_reversal(
     r"""Raise :class:`PhysicsError` unless :math:`H(\phi, \pi) = H(\phi, -\pi)` at ``n_states`` random states.
 
     Time-reversal invariance is what makes the momentum-flipped echo retrace the forward trajectory (paper
-    Lemma A.3);
-    without it the echoes carry no gradient. The states are standard normal (seeded); the tolerance is
-    ``rtol * (1 + |H|)``.
+    Lemma A.3); without it the echoes carry no gradient. The states are standard normal (seeded); the
+    tolerance is ``rtol * (1 + |H|)``.
     """
     rng = np.random.default_rng(seed)
     dtype = jnp.result_type(*jax.tree_util.tree_leaves(theta))
@@ -172,10 +164,9 @@ def six_oscillators(n: int = 6, *, input_index: int = 0, output_index: int = 3, 
     :math:`\ell = \tfrac12(\phi_{\text{out}} - y)^2` on oscillator ``output_index`` (oscillator 4).
 
     Parameters ``theta = {"m": (n,), "k": (n,), "kc": (n(n-1)/2,)}``, couplings ordered as
-    ``np.triu_indices(n, 1)``
-    (pairs i<j). With ``log_params`` (default) the entries are the *logarithms* of the physical values
-    (positive by
-    construction, better conditioned for Adam); :func:`oscillator_physical` converts.
+    ``np.triu_indices(n, 1)`` (pairs i<j). With ``log_params`` (default) the entries are the *logarithms* of
+    the physical values (positive by construction, better conditioned for Adam); :func:`oscillator_physical`
+    converts.
     """
     iu, ju = np.triu_indices(n, 1)
     tr = jnp.exp if log_params else (lambda x: x)
@@ -281,8 +272,7 @@ def soft_oscillators(n: int = 3):
             + \frac12 \sum_i c_i (\phi_{i+1} - \phi_i)^2 + u\,\phi_1 .
 
     Parameters ``{"m", "k": (n,), "c": (n-1,), "a": (n,)}``; ``m, k, c`` as logarithms, ``a`` raw. Loss on the
-    last
-    oscillator. Needs :class:`~rhel.physics.integrators.ImplicitMidpoint` (leapfrog is for separable
+    last oscillator. Needs :class:`~rhel.physics.integrators.ImplicitMidpoint` (leapfrog is for separable
     energies).
     """
 
@@ -300,8 +290,7 @@ def soft_oscillators(n: int = 3):
 def magnetic_particle(field: float = 1.0):
     r"""A charged particle in a uniform magnetic field, :math:`H = |\pi - A(\phi)|^2/2 + \tfrac12|\phi|^2`,
     :math:`A = \tfrac{B}{2}(-\phi_2, \phi_1)`. Not time-reversal invariant (the field breaks the symmetry): a
-    test
-    case for the error RHEL must raise. ``theta = {"k": ()}`` scales the trap."""
+    test case for the error RHEL must raise. ``theta = {"k": ()}`` scales the trap."""
 
     def energy(phi, pi, theta, u):
         a = 0.5 * field * jnp.array([-phi[1], phi[0]])

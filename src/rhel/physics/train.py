@@ -1,10 +1,8 @@
 r"""Training physical parameters with RHEL or BPTT (optax Adam), and the teacher-student tasks of the demos.
 
 Both methods minimize the same discrete loss :math:`L(\theta) = \delta\sum_k \ell(\phi_{k+1/2}, y_{k+1/2})`;
-they
-differ only in the gradient: ``"rhel"`` runs :func:`~rhel.physics.echo.rhel_gradient`'s forward pass and
-echoes
-(the same jitted cores), ``"bptt"`` differentiates the forward simulation with ``jax.grad``.
+they differ only in the gradient: ``"rhel"`` runs :func:`~rhel.physics.echo.rhel_gradient`'s forward pass and
+echoes (the same jitted cores), ``"bptt"`` differentiates the forward simulation with ``jax.grad``.
 """
 
 from __future__ import annotations
@@ -50,10 +48,9 @@ class TrainResult(NamedTuple):
 
 class Task(NamedTuple):
     """A teacher-student problem: the student ``system`` starts at ``theta0`` and must reproduce, on the
-    output, the
-    response of the same system with ``theta_teacher`` to the same drive. ``inputs``/``targets`` are sampled
-    at the
-    step midpoints; ``drive``/``target`` are continuous-time callables (for the adjoint reference)."""
+    output, the response of the same system with ``theta_teacher`` to the same drive. ``inputs``/``targets``
+    are sampled at the step midpoints; ``drive``/``target`` are continuous-time callables (for the adjoint
+    reference)."""
 
     system: HamiltonianSystem
     theta_teacher: Theta
@@ -106,8 +103,8 @@ def train(
     integrator=None,
 ) -> TrainResult:
     """Adam on the physical parameters (``x0`` fixed). Validates once (time-reversal invariance, energy
-    drift), and
-    raises :class:`~rhel.physics.systems.PhysicsError` if a state turns non-finite during training."""
+    drift), and raises :class:`~rhel.physics.systems.PhysicsError` if a state turns non-finite during
+    training."""
     if method not in ("rhel", "bptt"):
         raise ValueError(f"method must be 'rhel' or 'bptt', not {method!r}")
     integrator = default_integrator(system) if integrator is None else integrator
@@ -170,9 +167,8 @@ class _interp(eqx.Module):
 
 def _teacher_task(system, theta_teacher, theta0, output, drive, *, T, n_steps, refine=8) -> Task:
     """The teacher runs ``refine`` times finer than the student (even ``refine``: the student's midpoints are
-    fine
-    nodes), so that the continuous-time target (linear interpolation of the fine run, for the adjoint) and the
-    sampled targets agree to O((dt/refine)^2) and the student's own time-discretization error stays
+    fine nodes), so that the continuous-time target (linear interpolation of the fine run, for the adjoint)
+    and the sampled targets agree to O((dt/refine)^2) and the student's own time-discretization error stays
     visible."""
     dt = T / n_steps
     inputs = jax.vmap(drive)(jnp.asarray(midpoint_times(T, n_steps)))
@@ -189,8 +185,8 @@ def _teacher_task(system, theta_teacher, theta0, output, drive, *, T, n_steps, r
 
 def oscillator_task(*, T: float = 20.0, n_steps: int = 400, seed: int = 0) -> Task:
     """The paper's toy as a teacher-student problem: six oscillators, teacher parameters from ``seed + 1``,
-    student from ``seed + 2``, multisine drive on oscillator 1 (seeded), target: the teacher's
-    oscillator 4."""
+    student from ``seed + 2``, multisine drive on oscillator 1 (seeded), target: the teacher's oscillator
+    4."""
     theta_teacher, theta0 = random_oscillator_params(seed + 1), random_oscillator_params(seed + 2)
     drive = multisine.random(seed)
     return _teacher_task(six_oscillators(), theta_teacher, theta0, 3, drive, T=T, n_steps=n_steps)
