@@ -23,8 +23,11 @@ import rhel  # noqa: E402
 def coupled_unit(dtype):
     k = jax.random.split(jax.random.key(3), 3)
     a = 0.3 * jax.random.normal(k[0], (8, 8), dtype)
-    params = {"inv_mass": jnp.eye(8, dtype=dtype) + a @ a.T, "stiffness": jnp.eye(8, dtype=dtype) + 0.2 * (a + a.T),
-              "B": jax.random.normal(k[2], (8, 4), dtype)}
+    params = {
+        "inv_mass": jnp.eye(8, dtype=dtype) + a @ a.T,
+        "stiffness": jnp.eye(8, dtype=dtype) + 0.2 * (a + a.T),
+        "B": jax.random.normal(k[2], (8, 4), dtype),
+    }
 
     def kinetic(p, th):
         return 0.5 * p @ th["inv_mass"] @ p
@@ -32,8 +35,18 @@ def coupled_unit(dtype):
     def potential(q, th, u):
         return 0.5 * q @ th["stiffness"] @ q + 0.25 * jnp.sum(q**4) - q @ (th["B"] @ u)
 
-    return rhel.EnergyHRU(kinetic, potential, params, state_size=8, in_size=4, out_size=4, step=0.1,
-                          train_step=True, dtype=dtype, key=jax.random.key(0))
+    return rhel.EnergyHRU(
+        kinetic,
+        potential,
+        params,
+        state_size=8,
+        in_size=4,
+        out_size=4,
+        step=0.1,
+        train_step=True,
+        dtype=dtype,
+        key=jax.random.key(0),
+    )
 
 
 UNITS = {
@@ -70,9 +83,11 @@ def main():
     parser.add_argument("--length", type=int, default=256)
     parser.add_argument("--batch", type=int, default=4)
     args = parser.parse_args()
-    print(f"Sequence length {args.length}, batch {args.batch}; jax {jax.__version__}, {platform.processor() or platform.machine()}, "
-          f"backend {jax.default_backend()}. Worst relative error over parameter leaves and the input gradient "
-          "(min cosine in brackets), RHEL at its default epsilon vs BPTT in the same precision.\n")
+    print(
+        f"Sequence length {args.length}, batch {args.batch}; jax {jax.__version__}, {platform.processor() or platform.machine()}, "
+        f"backend {jax.default_backend()}. Worst relative error over parameter leaves and the input gradient "
+        "(min cosine in brackets), RHEL at its default epsilon vs BPTT in the same precision.\n"
+    )
     print("| unit | estimator | float64 | float32 | eps (f64 / f32) |")
     print("|---|---|---|---|---|")
     for name, make in UNITS.items():
@@ -82,8 +97,9 @@ def main():
                 unit = make(dtype)
                 u = jax.random.normal(jax.random.key(1), (args.batch, args.length, unit.in_size), dtype)
                 target = jax.random.normal(jax.random.key(2), (args.batch, args.length, unit.out_size), dtype)
-                err, cos = compare(grads(unit, rhel.RHEL(estimator=est), u, target),
-                                   grads(unit, rhel.BPTT(), u, target))
+                err, cos = compare(
+                    grads(unit, rhel.RHEL(estimator=est), u, target), grads(unit, rhel.BPTT(), u, target)
+                )
                 row.append(f"{err:.1e} ({cos:.7f})")
             quad = unit.core.linear_coefficients is not None
             eps = [rhel.default_epsilon(est, dt, quadratic=quad) for dt in (jnp.float64, jnp.float32)]
