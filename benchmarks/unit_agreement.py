@@ -84,7 +84,8 @@ def main():
     parser.add_argument("--batch", type=int, default=4)
     args = parser.parse_args()
     print(
-        f"Sequence length {args.length}, batch {args.batch}; jax {jax.__version__}, {platform.processor() or platform.machine()}, "
+        f"Sequence length {args.length}, batch {args.batch}; jax {jax.__version__}, "
+        f"{platform.processor() or platform.machine()}, "
         f"backend {jax.default_backend()}. Worst relative error over parameter leaves and the input gradient "
         "(min cosine in brackets), RHEL at its default epsilon vs BPTT in the same precision.\n"
     )

@@ -50,7 +50,7 @@ def train_step(unit, state):
 
 
 first = None
-for step in range(300):
+for _ in range(300):
     unit, state, value = train_step(unit, state)
     first = float(value) if first is None else first
 print(f"training loss with RHEL: {first:.4f} -> {float(value):.4f}")
