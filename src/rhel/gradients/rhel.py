@@ -253,30 +253,37 @@ def _rhel_bwd(cfg: _EchoConfig, residuals, ybar):
 
     step_rule = jax.vmap(leapfrog_step_with_rule, in_axes=(None, None, 0, 0, None, None))
 
+    # The loop body is kept minimal (the per-step cost of a scan is what RHEL competes on): each echo accumulates its
+    # own dH_1/2/dtheta, and the per-step states and dH_1/2/df are combined over the echoes block by block, outside it.
     def step(carry, xs):
         q, p, acc = carry
         f, c = xs
-        q_rec = r_e @ q  # the forward state this step starts from (before the step)
+        q_start = q  # the echo's state before the step: its reconstruction is the forward state of this input
         q, p, g_theta, g_f = step_rule(core.kinetic, core.potential, q, p, theta, f)
-        acc = _add(acc, jax.tree_util.tree_map(lambda g: jnp.tensordot(a_e, g, axes=1), g_theta))
         p = p + eps_e[:, None] * c[None]
-        return (q, p, acc), (q_rec, a_e @ g_f)
+        return (q, p, _add(acc, g_theta)), (q_start, g_f)
+
+    def combine(weights, x):  # sum over the echo axis (axis 1 of a block) with the estimator's weights
+        return jnp.sum(weights.reshape(1, -1, *([1] * (x.ndim - 2))) * x, axis=1)
 
     def block(carry, xs):
         q, p, acc, acc_drive, acc_readout = carry
         u_block, ybar_block, ynudge_block = xs
-        f_block = drive_sequence(drive, u_block)[::-1]
-        c_block = (ynudge_block @ readout)[::-1]
-        (q, p, acc), (q_rec, g_f) = jax.lax.scan(step, (q, p, acc), (f_block, c_block))
-        q_rec, g_f = q_rec[::-1], g_f[::-1]
+        f_block = drive_sequence(drive, u_block)
+        c_block = ynudge_block @ readout
+        # the echo replays the block backwards in time; reverse=True stacks its outputs in forward order
+        (q, p, acc), (q_start, g_f) = jax.lax.scan(step, (q, p, acc), (f_block, c_block), reverse=True)
+        q_rec, g_f = combine(r_e, q_start), combine(a_e, g_f)
         d_drive, du = _drive_vjp(drive, u_block, g_f)
         acc_readout = acc_readout + ybar_block.T @ q_rec
         return (q, p, acc, _add(acc_drive, d_drive), acc_readout), du
 
-    init = (q, p, _zeros_like(theta), _zeros_like(drive), jnp.zeros_like(readout))
-    (q, p, acc, acc_drive, d_readout), du = jax.lax.scan(
+    acc_e = jax.tree_util.tree_map(lambda x: jnp.zeros((n_echo, *x.shape), x.dtype), theta)
+    init = (q, p, acc_e, _zeros_like(drive), jnp.zeros_like(readout))
+    (q, p, acc_e, acc_drive, d_readout), du = jax.lax.scan(
         block, init, (u_blocks, ybar_blocks, ynudge_blocks), reverse=True
     )
+    acc = jax.tree_util.tree_map(lambda g: jnp.tensordot(a_e, g, axes=1), acc_e)
     du = du.reshape(-1, du.shape[-1])[:length]
 
     # the estimator's eps = 0 term, accumulated by the forward pass (one-sided)
