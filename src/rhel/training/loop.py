@@ -9,6 +9,7 @@ of the step number alone, which is what makes a resumed run reach the same param
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import math
 import platform
@@ -199,6 +200,13 @@ def make_train_step(optimizer: optax.GradientTransformation, gradient: Any, loss
     return step
 
 
+@functools.lru_cache(maxsize=16)
+def _cached_train_step(optim: OptimConfig, method: str, epsilon: float | None, loss_scale: float):
+    # One jitted step per (optimiser, method) settings: runs that differ only in seed, data or model shapes reuse
+    # its compilation cache (a fresh closure per run would recompile every time).
+    return make_train_step(make_optimizer(optim), make_gradient(method, epsilon), loss_scale)
+
+
 @eqx.filter_jit
 def _eval_batch(model, state, x, y, mask, valid):
     predictions, _ = apply_batch(model, state, x, mask=mask)
@@ -291,7 +299,7 @@ def train_run(
     model, state = build_model(config.model, info, key=init_key)
     optimizer = make_optimizer(optim)
     opt_state = optimizer.init(eqx.filter(model, eqx.is_inexact_array))
-    train_step = make_train_step(optimizer, make_gradient(method, config.gradient.epsilon), config.gradient.loss_scale)
+    train_step = _cached_train_step(optim, method, config.gradient.epsilon, config.gradient.loss_scale)
     order = BatchOrder(data_key, train_arrays[0].shape[0], optim.batch_size)
     higher_is_better = model.head.higher_is_better
     metric_name = model.head.metric_name
@@ -416,6 +424,7 @@ def train_run(
             "name": config.name,
             "dataset": info.name,
             "task": info.task,
+            "num_classes": info.num_classes if info.task == "classification" else None,
             "unit": config.model.unit,
             "gradient": method,
             "seed": seed,
