@@ -1,0 +1,65 @@
+"""Backpropagation through time: reverse-mode autodiff through the unrolled integrator."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import equinox as eqx
+from jaxtyping import Array, Float
+
+from rhel.gradients._core import HamiltonianCore, forward
+from rhel.gradients.base import AbstractGradient
+
+
+class BPTT(AbstractGradient):
+    """Plain backpropagation through time.
+
+    JAX differentiates the forward scan (or the parallel scan) and stores what it needs from every step: memory
+    grows linearly with the sequence length.
+    """
+
+    def solve(
+        self,
+        core: HamiltonianCore,
+        theta: Any,
+        drive: Array | None,
+        readout: Array,
+        us: Array,
+        q0: Array,
+        p0: Array,
+        *,
+        scan: str,
+    ) -> Float[Array, "L o"]:
+        return forward(core, theta, drive, readout, us, q0, p0, scan=scan)[0]
+
+
+class CheckpointedBPTT(AbstractGradient):
+    """Backpropagation through time with rematerialisation.
+
+    The sequence is cut into blocks of ``checkpoint_every`` steps (default ``ceil(sqrt(L))``); only the states at
+    block boundaries are stored and each block is recomputed during the backward pass. Memory about ``2 sqrt(L)``
+    states, at the price of one extra forward pass. Always uses the sequential scan.
+    """
+
+    checkpoint_every: int | None = eqx.field(default=None, static=True)
+
+    def __check_init__(self):
+        if self.checkpoint_every is not None and self.checkpoint_every < 1:
+            raise ValueError(f"checkpoint_every must be a positive integer, got {self.checkpoint_every}")
+
+    def solve(
+        self,
+        core: HamiltonianCore,
+        theta: Any,
+        drive: Array | None,
+        readout: Array,
+        us: Array,
+        q0: Array,
+        p0: Array,
+        *,
+        scan: str,
+    ) -> Float[Array, "L o"]:
+        del scan
+        chunk = self.checkpoint_every or math.ceil(math.sqrt(us.shape[0]))
+        return forward(core, theta, drive, readout, us, q0, p0, chunk=chunk, remat=True)[0]

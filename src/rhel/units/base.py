@@ -1,0 +1,111 @@
+"""The Hamiltonian recurrent unit (HRU) interface shared by the linear, nonlinear and user-energy units."""
+
+from __future__ import annotations
+
+import abc
+from typing import Any
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+from jaxtyping import Array, Float
+
+from rhel.gradients._core import HamiltonianCore, resolve_scan
+from rhel.gradients.base import AbstractGradient
+from rhel.gradients.bptt import BPTT
+
+
+def check_finite(x: Array, what: str) -> Array:
+    """Raise (also under ``jit``/``vmap``) if ``x`` holds NaN or Inf, naming ``what``."""
+    return eqx.error_if(x, ~jnp.all(jnp.isfinite(x)), f"{what} contains NaN or Inf")
+
+
+class AbstractHRU(eqx.Module):
+    """A leapfrog integrator of a separable, time-reversal-invariant energy, one step per input.
+
+    Subclasses provide the static :class:`~rhel.gradients.HamiltonianCore` (``core``) and, as arrays derived from
+    their trainable parameters by ordinary (autodiff-able) functions, the energy parameters ``theta``, the drive
+    matrix ``B`` (``f_k = B u_k``, or ``None`` for ``f_k = u_k``) and the read-out ``C`` (``y_k = C q_k``), plus an
+    optional skip term. Calling the unit on a sequence ``u`` of shape ``(L, in_size)`` returns ``(L, out_size)``.
+    """
+
+    in_size: int = eqx.field(static=True)
+    out_size: int = eqx.field(static=True)
+    core: HamiltonianCore = eqx.field(static=True)
+    scan: str = eqx.field(static=True)
+
+    @property
+    @abc.abstractmethod
+    def state_size(self) -> int:
+        """Number of position coordinates ``q`` (the same number of momenta ``p``)."""
+
+    @abc.abstractmethod
+    def energy_params(self) -> Any:
+        """The energy's parameters ``theta`` (step size included)."""
+
+    @abc.abstractmethod
+    def drive_matrix(self) -> Array | None:
+        """``B`` with ``f_k = B u_k``, or ``None``."""
+
+    @abc.abstractmethod
+    def readout_matrix(self) -> Float[Array, "o n"]:
+        """``C`` with ``y_k = C q_k``."""
+
+    def skip(self, u: Float[Array, "L i"]) -> Array | float:
+        """A term added to the outputs (``D * u`` for the paper's units); differentiated by autodiff."""
+        return 0.0
+
+    def initial_state(self, dtype: Any) -> tuple[Array, Array]:
+        n = self.state_size
+        return jnp.zeros((n,), dtype), jnp.zeros((n,), dtype)
+
+    def __call__(
+        self,
+        u: Float[Array, "L i"],
+        *,
+        gradient: AbstractGradient | None = None,
+        state0: tuple[Array, Array] | None = None,
+    ) -> Float[Array, "L o"]:
+        """Run the unit over one sequence ``u`` of shape ``(L, in_size)``; ``vmap`` it for batches.
+
+        ``gradient`` chooses how reverse-mode autodiff differentiates the unit (default :class:`~rhel.BPTT`); it
+        never changes the outputs. ``state0`` is the initial ``(q, p)`` (default zeros).
+        """
+        gradient = BPTT() if gradient is None else gradient
+        if not isinstance(gradient, AbstractGradient):
+            raise TypeError(
+                f"gradient must be a gradient-method object such as rhel.RHEL() or rhel.BPTT(), got {gradient!r}"
+            )
+        u = jnp.asarray(u)
+        if u.ndim != 2 or u.shape[1] != self.in_size:
+            raise ValueError(
+                f"{type(self).__name__} expects one input sequence of shape (length, {self.in_size}), got shape "
+                f"{tuple(u.shape)}; use jax.vmap over the batch axis"
+            )
+        if u.shape[0] == 0:
+            raise ValueError(f"{type(self).__name__} got an empty input sequence (length 0)")
+        if not jnp.issubdtype(u.dtype, jnp.floating):
+            raise TypeError(
+                f"{type(self).__name__} expects a floating-point input sequence, got dtype {u.dtype}"
+            )
+        u = check_finite(u, f"the input sequence of {type(self).__name__}")
+        theta = self.energy_params()
+        drive, readout = self.drive_matrix(), self.readout_matrix()
+        theta = _check_tree(theta, f"{type(self).__name__} energy parameters")
+        if drive is not None:
+            drive = check_finite(drive.astype(u.dtype), f"{type(self).__name__} drive matrix B")
+        readout = check_finite(readout.astype(u.dtype), f"{type(self).__name__} read-out matrix C")
+        theta = _cast_tree(theta, u.dtype)
+        q0, p0 = self.initial_state(u.dtype) if state0 is None else state0
+        ys = gradient.solve(self.core, theta, drive, readout, u, q0, p0, scan=resolve_scan(self.scan))
+        return ys + self.skip(u)
+
+
+def _cast_tree(tree: Any, dtype: Any) -> Any:
+    return jax.tree_util.tree_map(lambda x: x.astype(dtype) if eqx.is_inexact_array(x) else x, tree)
+
+
+def _check_tree(tree: Any, what: str) -> Any:
+    leaves, treedef = jax.tree_util.tree_flatten(tree)
+    leaves = [check_finite(x, what) if eqx.is_inexact_array(x) else x for x in leaves]
+    return jax.tree_util.tree_unflatten(treedef, leaves)
