@@ -58,6 +58,8 @@ class HSSM(eqx.Module):
       (e.g. ``complex_state``, ``train_step`` for linear HRUs, ``step`` for nonlinear ones).
     - `time_channel`: concatenate ``t / L`` to the inputs.
     - `dropout`: dropout probability after GELU and after the GLU.
+    - `output_step`, `output_len`: (regression) read the last `output_len` blocks of `output_step` steps (see
+      :class:`RegressionHead`).
     - `remat_ff`: recompute the feed-forward parts in the backward pass instead of storing them.
     - `key`: the PRNG key for the initialisation (keyword only).
     """
@@ -81,6 +83,7 @@ class HSSM(eqx.Module):
         time_channel: bool = False,
         dropout: float = 0.05,
         output_step: int = 1,
+        output_len: int | None = None,
         remat_ff: bool = True,
         dtype=None,
         key: PRNGKeyArray,
@@ -111,7 +114,9 @@ class HSSM(eqx.Module):
         if task == "classification":
             self.head = ClassificationHead(hidden, out_size, dtype=dtype, key=k_head)
         else:
-            self.head = RegressionHead(hidden, out_size, output_step=output_step, dtype=dtype, key=k_head)
+            self.head = RegressionHead(
+                hidden, out_size, output_step=output_step, output_len=output_len, dtype=dtype, key=k_head
+            )
 
     @property
     def task(self) -> str:

@@ -27,7 +27,7 @@ import optax
 
 from rhel.models import HSSM, apply_batch, batch_loss
 from rhel.training.checkpoints import atomic_serialise, atomic_write_text, load_checkpoint, save_checkpoint
-from rhel.training.config import ModelConfig, OptimConfig, TrainConfig, config_to_dict, make_gradient
+from rhel.training.config import ConfigError, ModelConfig, OptimConfig, TrainConfig, config_to_dict, make_gradient
 
 METRICS_FILE = "metrics.jsonl"
 FINAL_FILE = "final.json"
@@ -96,13 +96,25 @@ def make_optimizer(optim: OptimConfig) -> optax.GradientTransformation:
     return optax.adam(lr)
 
 
-def build_model(model: ModelConfig, info: Any, *, key) -> tuple[HSSM, eqx.nn.State]:
-    """The HSSM for a dataset's ``info`` (channels, task, classes / output dimension) and its BatchNorm state."""
+def build_model(model: ModelConfig, dataset: Any, *, key) -> tuple[HSSM, eqx.nn.State]:
+    """The HSSM for a dataset (channels, task, classes / output shape from its ``info`` and targets) and its
+    BatchNorm state."""
+    info = dataset.info
     if model.unit == "linear":
         unit_options = {"complex_state": model.complex_state, "train_step": model.train_step}
     else:
-        unit_options = {} if model.step is None else {"step": model.step}
-    out_size = info.num_classes if info.task == "classification" else info.output_dim
+        unit_options = {"train_step": model.train_step, **({} if model.step is None else {"step": model.step})}
+    output_step, output_len = 1, None
+    if info.task == "classification":
+        out_size = info.num_classes
+    else:
+        out_size = info.output_dim
+        stride = getattr(info, "target_stride", 1)
+        output_step = stride if model.output_step is None else model.output_step
+        if output_step != stride:
+            raise ConfigError(f"model.output_step = {output_step} but dataset {info.name!r} has one target every "
+                              f"{stride} steps")  # fmt: skip
+        output_len = int(np.shape(dataset.train.targets)[1])
     return eqx.nn.make_with_state(HSSM)(
         info.channels,
         out_size,
@@ -114,7 +126,8 @@ def build_model(model: ModelConfig, info: Any, *, key) -> tuple[HSSM, eqx.nn.Sta
         unit_options=unit_options,
         time_channel=model.time_channel,
         dropout=model.dropout,
-        output_step=model.output_step,
+        output_step=output_step,
+        output_len=output_len,
         remat_ff=model.remat_ff,
         key=key,
     )
@@ -201,10 +214,10 @@ def make_train_step(optimizer: optax.GradientTransformation, gradient: Any, loss
 
 
 @functools.lru_cache(maxsize=16)
-def _cached_train_step(optim: OptimConfig, method: str, epsilon: float | None, loss_scale: float):
+def _cached_train_step(optim: OptimConfig, method: str, epsilon: float | None, relative: bool, loss_scale: float):
     # One jitted step per (optimiser, method) settings: runs that differ only in seed, data or model shapes reuse
     # its compilation cache (a fresh closure per run would recompile every time).
-    return make_train_step(make_optimizer(optim), make_gradient(method, epsilon), loss_scale)
+    return make_train_step(make_optimizer(optim), make_gradient(method, epsilon, relative), loss_scale)
 
 
 @eqx.filter_jit
@@ -296,10 +309,11 @@ def train_run(
     test_arrays = _arrays(dataset.test, dtype)
 
     init_key, data_key, dropout_key = jax.random.split(jax.random.PRNGKey(seed), 3)
-    model, state = build_model(config.model, info, key=init_key)
+    model, state = build_model(config.model, dataset, key=init_key)
     optimizer = make_optimizer(optim)
     opt_state = optimizer.init(eqx.filter(model, eqx.is_inexact_array))
-    train_step = _cached_train_step(optim, method, config.gradient.epsilon, config.gradient.loss_scale)
+    gradient = config.gradient
+    train_step = _cached_train_step(optim, method, gradient.epsilon, gradient.relative_epsilon, gradient.loss_scale)
     order = BatchOrder(data_key, train_arrays[0].shape[0], optim.batch_size)
     higher_is_better = model.head.higher_is_better
     metric_name = model.head.metric_name
