@@ -313,7 +313,12 @@ def train_run(
     optimizer = make_optimizer(optim)
     opt_state = optimizer.init(eqx.filter(model, eqx.is_inexact_array))
     gradient = config.gradient
-    train_step = _cached_train_step(optim, method, gradient.epsilon, gradient.relative_epsilon, gradient.loss_scale)
+    # only the optimiser's own settings key the cache (not eval_every, patience, batch sizes, or steps when unused)
+    optim_key = dataclasses.replace(
+        OptimConfig(), lr=optim.lr, schedule=optim.schedule, warmup_steps=optim.warmup_steps,
+        steps=optim.steps if optim.schedule != "constant" else OptimConfig().steps,
+    )  # fmt: skip
+    train_step = _cached_train_step(optim_key, method, gradient.epsilon, gradient.relative_epsilon, gradient.loss_scale)
     order = BatchOrder(data_key, train_arrays[0].shape[0], optim.batch_size)
     higher_is_better = model.head.higher_is_better
     metric_name = model.head.metric_name
