@@ -91,7 +91,7 @@ def aggregate(runs: list[dict[str, Any]], *, ddof: int = 0) -> list[Row]:
         values = np.array([m["test_metric"] for m in members], dtype=float)
         std = float(np.std(values, ddof=ddof)) if values.size > ddof else float("nan")
         rows.append(
-            Row(dataset, unit, gradient, metrics.pop(), tuple(seeds), tuple(values), float(values.mean()), std, ddof)
+            Row(dataset, unit, gradient, metrics.pop(), tuple(seeds), tuple(map(float, values)), float(values.mean()), std, ddof)
         )
     return sorted(rows, key=lambda r: (r.dataset, r.unit, _order(r.gradient)))
 
