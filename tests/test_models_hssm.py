@@ -39,9 +39,16 @@ def data():
 def test_linear_hssm_rhel_equals_bptt_every_leaf(data):
     x, y, _ = data
     model, state = eqx.nn.make_with_state(HSSM)(
-        C, 3, hidden=6, state_size=5, num_blocks=2, unit="linear", time_channel=True, dropout=0.0,
+        C,
+        3,
+        hidden=6,
+        state_size=5,
+        num_blocks=2,
+        unit="linear",
+        time_channel=True,
+        dropout=0.0,
         key=jax.random.key(0),
-    )  # fmt: skip
+    )
     g_bptt = _grads(model, state, x, y, rhel.BPTT())
     g_rhel = _grads(model, state, x, y, rhel.RHEL(epsilon=0.3))
     errors = _relative_errors(g_rhel, g_bptt)
@@ -55,9 +62,17 @@ def test_linear_hssm_rhel_equals_bptt_every_leaf(data):
 def test_linear_hssm_regression_rhel_equals_bptt(data):
     x, _, targets = data
     model, state = eqx.nn.make_with_state(HSSM)(
-        C, 2, task="regression", hidden=6, state_size=4, num_blocks=2, output_step=4, dropout=0.0,
-        unit_options={"complex_state": False}, key=jax.random.key(1),
-    )  # fmt: skip
+        C,
+        2,
+        task="regression",
+        hidden=6,
+        state_size=4,
+        num_blocks=2,
+        output_step=4,
+        dropout=0.0,
+        unit_options={"complex_state": False},
+        key=jax.random.key(1),
+    )
     g_rhel, g_bptt = _grads(model, state, x, targets, rhel.RHEL()), _grads(model, state, x, targets, rhel.BPTT())
     errors = _relative_errors(g_rhel, g_bptt)
     assert max(errors) <= 1e-9, errors
@@ -101,7 +116,9 @@ def test_batchnorm_state_and_inference_mode(data):
     x, _, _ = data
     model, state = eqx.nn.make_with_state(HSSM)(C, 3, hidden=6, state_size=4, num_blocks=2, key=jax.random.key(5))
     _, new_state = eqx.filter_jit(apply_batch)(model, state, x * 3.0 + 1.0, key=jax.random.key(0))
-    changed = [not np.array_equal(a, b) for a, b in zip(jax.tree.leaves(state), jax.tree.leaves(new_state), strict=True)]
+    changed = [
+        not np.array_equal(a, b) for a, b in zip(jax.tree.leaves(state), jax.tree.leaves(new_state), strict=True)
+    ]
     assert any(changed)
     # inference mode: deterministic (no dropout), per-sequence (no batch statistics): a sequence's output does
     # not depend on the rest of the batch
@@ -113,7 +130,9 @@ def test_batchnorm_state_and_inference_mode(data):
 
 def test_mask_and_heads(data):
     x, _, _ = data
-    model, state = eqx.nn.make_with_state(HSSM)(C, 3, hidden=6, state_size=4, num_blocks=1, dropout=0.0, key=jax.random.key(6))
+    model, state = eqx.nn.make_with_state(HSSM)(
+        C, 3, hidden=6, state_size=4, num_blocks=1, dropout=0.0, key=jax.random.key(6)
+    )
     model = eqx.nn.inference_mode(model)
     mask = jnp.arange(L)[None, :] < jnp.array([L, 10, 5])[:, None]
     # masked steps do not change the classification (mean over the valid steps only; the model is causal)
@@ -123,8 +142,17 @@ def test_mask_and_heads(data):
     out2, _ = run(model, state, garbage, mask=mask)
     np.testing.assert_allclose(out, out2, rtol=1e-10)
     # regression head: the last T blocks of output_step steps (end-aligned, like rhel.data's targets)
-    reg, st = eqx.nn.make_with_state(HSSM)(C, 2, task="regression", hidden=6, state_size=4, num_blocks=1,
-                                           output_step=5, output_len=3, key=jax.random.key(8))  # fmt: skip
+    reg, st = eqx.nn.make_with_state(HSSM)(
+        C,
+        2,
+        task="regression",
+        hidden=6,
+        state_size=4,
+        num_blocks=1,
+        output_step=5,
+        output_len=3,
+        key=jax.random.key(8),
+    )
     pred, _ = eqx.filter_jit(apply_batch)(eqx.nn.inference_mode(reg), st, x)
     assert pred.shape == (B, 3, 2) and bool(jnp.all(jnp.abs(pred) < 1))
     with pytest.raises(ValueError, match="dropout"):

@@ -24,10 +24,33 @@ def run(argv):
 
 def test_overrides_resolve_to_typed_config():
     args = parser().parse_args(
-        ["train", "--config", "paper/eigenworms-linear", "--model", "nonlinear", "--gradient", "rhel-one-sided", "bptt",
-         "--epsilon", "0.01", "--seed", "4", "5", "--float64", "--steps", "10", "--lr", "3e-4", "--batch-size", "2",
-         "--eval-every", "5", "--loss-scale", "128"]
-    )  # fmt: skip
+        [
+            "train",
+            "--config",
+            "paper/eigenworms-linear",
+            "--model",
+            "nonlinear",
+            "--gradient",
+            "rhel-one-sided",
+            "bptt",
+            "--epsilon",
+            "0.01",
+            "--seed",
+            "4",
+            "5",
+            "--float64",
+            "--steps",
+            "10",
+            "--lr",
+            "3e-4",
+            "--batch-size",
+            "2",
+            "--eval-every",
+            "5",
+            "--loss-scale",
+            "128",
+        ]
+    )
     config = cli.resolve_config(args)
     assert config.model.unit == "nonlinear" and config.model.hidden == 64 and config.data.name == "EigenWorms"
     assert config.gradient.methods == ("rhel-one-sided", "bptt") and config.gradient.epsilon == 0.01
@@ -54,12 +77,14 @@ def test_train_end_to_end_and_resume(tmp_path, capsys):
     config = TrainConfig(
         name="cli-test",
         seeds=(1, 2),
-        data=DataConfig(name="long_range_pattern",
-                        options={"length": 16, "n_train": 48, "n_val": 24, "n_test": 24, "burst": 4, "window": 0.5}),
+        data=DataConfig(
+            name="long_range_pattern",
+            options={"length": 16, "n_train": 48, "n_val": 24, "n_test": 24, "burst": 4, "window": 0.5},
+        ),
         model=ModelConfig(num_blocks=1, hidden=8, state_size=4, dropout=0.1),
         optim=OptimConfig(lr=1e-2, batch_size=8, steps=8, eval_every=4, patience=0),
         gradient=GradientConfig(methods=("rhel",)),
-    )  # fmt: skip
+    )
     path = save_config(config, tmp_path / "cli.toml")
     out = tmp_path / "out"
     assert run(["train", "--config", str(path), "--out", str(out), "--no-progress"]) == 0

@@ -71,8 +71,11 @@ def test_expand_and_gradient_objects():
 
     runs = expand(custom_config())
     assert [(r.gradient.methods, r.seeds) for r in runs][:4] == [
-        (("rhel-richardson",), (1,)), (("rhel-richardson",), (22,)), (("rhel-richardson",), (333,)), (("bptt",), (1,))
-    ]  # fmt: skip
+        (("rhel-richardson",), (1,)),
+        (("rhel-richardson",), (22,)),
+        (("rhel-richardson",), (333,)),
+        (("bptt",), (1,)),
+    ]
     assert make_gradient("rhel-one-sided", 0.01) == rhel.RHEL(epsilon=0.01, estimator="one_sided")
     assert make_gradient("rhel", None, False) == rhel.RHEL(relative=False)
     assert isinstance(make_gradient("checkpointed-bptt"), rhel.CheckpointedBPTT)
@@ -98,7 +101,7 @@ def test_impossible_settings_are_clear_errors(change, message):
 
 def test_typos_and_wrong_types_are_errors(tmp_path):
     path = tmp_path / "bad.toml"
-    path.write_text('[optim]\nlearning_rate = 0.1\n')
+    path.write_text("[optim]\nlearning_rate = 0.1\n")
     with pytest.raises(ConfigError, match="unknown key.*learning_rate"):
         load_config(path)
     path.write_text('[optim]\nlr = "0.0001"\n')  # a number stored as a string (the official configs' habit)

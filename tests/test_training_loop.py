@@ -10,9 +10,9 @@ import jax
 import numpy as np
 import pytest
 
-from rhel.training.config import DataConfig, GradientConfig, ModelConfig, OptimConfig, TrainConfig
 from rhel.data import load
 from rhel.training.checkpoints import load_checkpoint
+from rhel.training.config import DataConfig, GradientConfig, ModelConfig, OptimConfig, TrainConfig
 from rhel.training.loop import (
     BEST_MODEL_FILE,
     FINAL_FILE,

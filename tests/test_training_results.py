@@ -17,8 +17,15 @@ from rhel.training.results import aggregate, find_runs, write_results
 def fake_run(root, dataset, unit, gradient, seed, test, metric="accuracy"):
     run = root / f"{dataset}-{unit}-{gradient}-seed{seed}"
     run.mkdir(parents=True)
-    final = {"dataset": dataset, "unit": unit, "gradient": gradient, "seed": seed, "metric": metric,
-             "test_metric": test, "num_classes": 2}  # fmt: skip
+    final = {
+        "dataset": dataset,
+        "unit": unit,
+        "gradient": gradient,
+        "seed": seed,
+        "metric": metric,
+        "test_metric": test,
+        "num_classes": 2,
+    }
     (run / "final.json").write_text(json.dumps(final))
     lines = [{"step": s, "train_loss": 1.0 / s, f"val_{metric}": test * s / 3} for s in (1, 2, 3)]
     (run / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in lines))
@@ -62,7 +69,8 @@ def test_write_results_markdown_csv_and_plots(runs, tmp_path):
     assert len(table) == 3
     first = table[0]
     assert (first["dataset"], first["gradient"], first["n"], first["seeds"]) == ("EigenWorms", "bptt", "3", "0 1 2")
-    assert float(first["mean"]) == pytest.approx(0.85) and [float(v) for v in first["values"].split()] == [0.8, 0.9, 0.85]
+    assert float(first["mean"]) == pytest.approx(0.85)
+    assert [float(v) for v in first["values"].split()] == [0.8, 0.9, 0.85]
     assert sorted(p.name for p in summary["pngs"]) == ["curves-EigenWorms.png", "curves-ppg_dalia.png"]
     assert all(p.stat().st_size > 10_000 and p.read_bytes()[:4] == b"\x89PNG" for p in summary["pngs"])
 

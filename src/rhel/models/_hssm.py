@@ -106,9 +106,7 @@ class HSSM(eqx.Module):
             k_unit, k_ff = jax.random.split(k)
             hru = make_unit(unit, hidden, state_size, key=k_unit, **options)
             blocks.append(
-                HSSMBlock(
-                    hidden, hru, dropout=dropout, axis_name=BATCH_AXIS, remat_ff=remat_ff, dtype=dtype, key=k_ff
-                )
+                HSSMBlock(hidden, hru, dropout=dropout, axis_name=BATCH_AXIS, remat_ff=remat_ff, dtype=dtype, key=k_ff)
             )
         self.blocks = tuple(blocks)
         if task == "classification":

@@ -171,9 +171,7 @@ class TrainConfig:
 def expand(config: TrainConfig) -> list[TrainConfig]:
     """One single-run config (one seed, one gradient method) per seed × method, methods outermost."""
     return [
-        dataclasses.replace(
-            config, seeds=(seed,), gradient=dataclasses.replace(config.gradient, methods=(method,))
-        )
+        dataclasses.replace(config, seeds=(seed,), gradient=dataclasses.replace(config.gradient, methods=(method,)))
         for method in config.gradient.methods
         for seed in config.seeds
     ]

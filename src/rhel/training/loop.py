@@ -112,8 +112,9 @@ def build_model(model: ModelConfig, dataset: Any, *, key) -> tuple[HSSM, eqx.nn.
         stride = getattr(info, "target_stride", 1)
         output_step = stride if model.output_step is None else model.output_step
         if output_step != stride:
-            raise ConfigError(f"model.output_step = {output_step} but dataset {info.name!r} has one target every "
-                              f"{stride} steps")  # fmt: skip
+            raise ConfigError(
+                f"model.output_step = {output_step} but dataset {info.name!r} has one target every {stride} steps"
+            )
         output_len = int(np.shape(dataset.train.targets)[1])
     return eqx.nn.make_with_state(HSSM)(
         info.channels,
@@ -242,9 +243,7 @@ def evaluate(model: HSSM, state: eqx.nn.State, arrays, batch_size: int) -> tuple
         idx = np.arange(start, start + batch_size)
         valid = (idx < n).astype(inputs.dtype)
         idx = np.minimum(idx, n - 1)
-        loss, metric = _eval_batch(
-            model, state, inputs[idx], targets[idx], None if mask is None else mask[idx], valid
-        )
+        loss, metric = _eval_batch(model, state, inputs[idx], targets[idx], None if mask is None else mask[idx], valid)
         total_loss += float(loss)
         total_metric += float(metric)
     return total_loss / n, total_metric / n
@@ -315,9 +314,12 @@ def train_run(
     gradient = config.gradient
     # only the optimiser's own settings key the cache (not eval_every, patience, batch sizes, or steps when unused)
     optim_key = dataclasses.replace(
-        OptimConfig(), lr=optim.lr, schedule=optim.schedule, warmup_steps=optim.warmup_steps,
+        OptimConfig(),
+        lr=optim.lr,
+        schedule=optim.schedule,
+        warmup_steps=optim.warmup_steps,
         steps=optim.steps if optim.schedule != "constant" else OptimConfig().steps,
-    )  # fmt: skip
+    )
     train_step = _cached_train_step(optim_key, method, gradient.epsilon, gradient.relative_epsilon, gradient.loss_scale)
     order = BatchOrder(data_key, train_arrays[0].shape[0], optim.batch_size)
     higher_is_better = model.head.higher_is_better
@@ -365,8 +367,10 @@ def train_run(
             if not math.isfinite(loss):
                 _append(metrics_path, {"step": step + 1, "event": "non_finite_loss", "loss": repr(loss)})
                 last = _checkpoint_step(run_dir)
-                kept = "no checkpoint was written yet" if last is None else (
-                    f"the last good checkpoint (step {last}) is kept in {run_dir}"
+                kept = (
+                    "no checkpoint was written yet"
+                    if last is None
+                    else (f"the last good checkpoint (step {last}) is kept in {run_dir}")
                 )
                 raise NonFiniteError(
                     f"training loss is {loss} at step {step + 1} ({method}, seed {seed}); stopping. {kept}. "
@@ -392,8 +396,13 @@ def train_run(
                 train_losses, train_metrics = [], []
                 if improved(val_metric):
                     test_loss, test_metric = evaluate(model, state, test_arrays, optim.eval_batch_size)
-                    best = {"step": step, "val_metric": val_metric, "val_loss": val_loss,
-                            "test_metric": test_metric, "test_loss": test_loss}  # fmt: skip
+                    best = {
+                        "step": step,
+                        "val_metric": val_metric,
+                        "val_loss": val_loss,
+                        "test_metric": test_metric,
+                        "test_loss": test_loss,
+                    }
                     evals_since_best = 0
                     record.update(test_loss=test_loss, **{f"test_{metric_name}": test_metric})
                     atomic_serialise(run_dir / BEST_MODEL_FILE, (model, state))
