@@ -99,6 +99,8 @@ class HSSM(eqx.Module):
             raise ValueError(f"unknown task {task!r}; expected 'classification' or 'regression'")
         k_enc, k_head, *k_blocks = jax.random.split(key, 2 + num_blocks)
         options = dict(unit_options or {})
+        if dtype is not None and isinstance(unit, str):
+            options.setdefault("dtype", dtype)
         self.time_channel = time_channel
         self.encoder = eqx.nn.Linear(in_size + int(time_channel), hidden, dtype=dtype, key=k_enc)
         blocks = []
