@@ -9,9 +9,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 from jax.flatten_util import ravel_pytree
-from helpers import tree_rel_errs
 
 import rhel
+from helpers import tree_rel_errs
 
 KEY = jax.random.key(0)
 LENGTH = 60
@@ -54,10 +54,14 @@ def coupled_energy_unit():
     """A user-written nonlinear HRU with dense (non-diagonal) couplings in both T and V."""
     k = jax.random.split(jax.random.key(3), 3)
     a = 0.3 * jax.random.normal(k[0], (5, 5))
-    params = {"inv_mass": jnp.eye(5) + a @ a.T, "stiffness": jnp.eye(5) + 0.2 * (a + a.T),
-              "B": jax.random.normal(k[2], (5, 3))}
-    return rhel.EnergyHRU(_kinetic, _potential, params, state_size=5, in_size=3, out_size=2, step=0.2,
-                          train_step=True, key=KEY)
+    params = {
+        "inv_mass": jnp.eye(5) + a @ a.T,
+        "stiffness": jnp.eye(5) + 0.2 * (a + a.T),
+        "B": jax.random.normal(k[2], (5, 3)),
+    }
+    return rhel.EnergyHRU(
+        _kinetic, _potential, params, state_size=5, in_size=3, out_size=2, step=0.2, train_step=True, key=KEY
+    )
 
 
 UNITS = {
@@ -130,8 +134,9 @@ def test_checkpointed_bptt_equals_bptt():
             assert max(tree_rel_errs(_all_grads(unit, rhel.CheckpointedBPTT(checkpoint_every=every)), ref)) <= 1e-12
 
 
-@pytest.mark.parametrize("method", [rhel.BPTT(), rhel.CheckpointedBPTT(), rhel.RHEL(), rhel.RHEL(estimator="one_sided"),
-                                    rhel.RHEL(chunk=16)])
+@pytest.mark.parametrize(
+    "method", [rhel.BPTT(), rhel.CheckpointedBPTT(), rhel.RHEL(), rhel.RHEL(estimator="one_sided"), rhel.RHEL(chunk=16)]
+)
 def test_methods_work_under_jit_and_vmap(method):
     unit = rhel.NonlinearHRU(3, 5, step=0.3, key=KEY)
     xs = jax.random.normal(jax.random.key(7), (4, 33, 3))

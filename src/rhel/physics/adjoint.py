@@ -46,9 +46,7 @@ def _rk4(f, z, t, h):
     k2 = f(jax.tree_util.tree_map(lambda a, b: a + 0.5 * h * b, z, k1), t + 0.5 * h)
     k3 = f(jax.tree_util.tree_map(lambda a, b: a + 0.5 * h * b, z, k2), t + 0.5 * h)
     k4 = f(jax.tree_util.tree_map(lambda a, b: a + h * b, z, k3), t + h)
-    return jax.tree_util.tree_map(
-        lambda a, b1, b2, b3, b4: a + h / 6 * (b1 + 2 * b2 + 2 * b3 + b4), z, k1, k2, k3, k4
-    )
+    return jax.tree_util.tree_map(lambda a, b1, b2, b3, b4: a + h / 6 * (b1 + 2 * b2 + 2 * b3 + b4), z, k1, k2, k3, k4)
 
 
 @eqx.filter_jit
@@ -63,9 +61,7 @@ def _adjoint_core(system, drive, target, theta, x0, T, n_steps, gamma, record: b
         z, _ = state
         return (_vector_field(system, theta, z, drive(t), gamma), system.loss(z[:n], target(t)))
 
-    zT, loss = jax.lax.fori_loop(
-        0, n_steps, lambda k, st: _rk4(fwd, st, k * h, h), (z0, jnp.zeros((), z0.dtype))
-    )
+    zT, loss = jax.lax.fori_loop(0, n_steps, lambda k, st: _rk4(fwd, st, k * h, h), (z0, jnp.zeros((), z0.dtype)))
 
     def bwd(state, s):
         z, lam, _ = state

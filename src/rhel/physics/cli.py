@@ -58,8 +58,6 @@ def register(subparsers) -> None:
         if name == "oscillators":
             p.add_argument("--no-animation", action="store_true", help="skip the GIF/MP4 animation")
         if name == "noise":
-            p.add_argument(
-                "--repeats", type=int, default=5, help="seeds per noise level (default: %(default)s)"
-            )
+            p.add_argument("--repeats", type=int, default=5, help="seeds per noise level (default: %(default)s)")
         p.set_defaults(func=_run(name))
     demo.set_defaults(func=lambda args: (demo.print_help(), 2)[1])

@@ -101,9 +101,7 @@ def _animate(path_stem: Path, traj, echo, n_frames=80) -> str | None:
     fig, ax = plt.subplots(figsize=(4.5, 3.2))
     xs = np.arange(n)
     (line,) = ax.plot(xs, fwd[0], "-", color="0.7", zorder=1)
-    dots = ax.scatter(
-        xs, fwd[0], s=120, c=["C3" if i == 0 else "C2" if i == 3 else "C0" for i in range(n)], zorder=2
-    )
+    dots = ax.scatter(xs, fwd[0], s=120, c=["C3" if i == 0 else "C2" if i == 3 else "C0" for i in range(n)], zorder=2)
     text = ax.set_title("")
     ax.set_ylim(-lim, lim)
     ax.set_xticks(xs, [f"{i + 1}" for i in xs])
@@ -153,9 +151,7 @@ def demo_oscillators(
     system, theta0 = task.system, task.theta0
     print(f"rhel demo oscillators: {system.name}, T = {T:g}, dt = {task.dt:g}, eps = {eps:g}, seed = {seed}")
 
-    loss0, (g_rhel, _), (g_ad, _), (_, g_adj, _, running_adj) = _gradients(
-        task, eps, adjoint_steps=10 * n_steps
-    )
+    loss0, (g_rhel, _), (g_ad, _), (_, g_adj, _, running_adj) = _gradients(task, eps, adjoint_steps=10 * n_steps)
     lines = ["gradient agreement at the initial parameters (all 27 physical parameters):"]
     lines += _agreement_lines(g_rhel, g_ad, g_adj)
 
@@ -206,9 +202,7 @@ def demo_oscillators(
     run_adj = np.asarray(running_adj["kc"][:, c]) / k_ij
     fig, ax = plt.subplots(figsize=(7, 4))
     ax.plot(s_adj, run_adj, "k", lw=3, alpha=0.3, label="adjoint (RK4), running ∫ g_θ ds")
-    ax.plot(
-        rec_small.s, run_rhel, "C0", lw=1.2, label="RHEL, running −(1/2ε)∫(∂H/∂k_ij[+ε] − ∂H/∂k_ij[−ε]) ds"
-    )
+    ax.plot(rec_small.s, run_rhel, "C0", lw=1.2, label="RHEL, running −(1/2ε)∫(∂H/∂k_ij[+ε] − ∂H/∂k_ij[−ε]) ds")
     ax.axhline(float(g_ad["kc"][c]) / k_ij, color="C3", ls="--", lw=1, label="autodiff (BPTT) dL/dk_ij")
     ax.axhline(float(g_adj["kc"][c]) / k_ij, color="k", ls=":", lw=1, label="adjoint dL/dk_ij")
     ax.set_xlabel("echo time s")
@@ -227,9 +221,7 @@ def demo_oscillators(
     common = dict(dt=task.dt, steps=steps, lr=lr, eps=eps)
     res_rhel = train(system, theta0, task.x0, task.inputs, task.targets, method="rhel", **common)
     res_bptt = train(system, theta0, task.x0, task.inputs, task.targets, method="bptt", **common)
-    _training_figure(
-        out / "training.png", res_rhel, res_bptt, f"Training the 27 physical parameters ({steps} steps)"
-    )
+    _training_figure(out / "training.png", res_rhel, res_bptt, f"Training the 27 physical parameters ({steps} steps)")
     trained = simulate(system, res_rhel.theta, task.x0, task.inputs, task.targets, dt=task.dt)
     lines.append(
         f"training ({steps} Adam steps, lr {lr:g}): loss {res_rhel.losses[0]:.4e}"
@@ -290,12 +282,9 @@ def demo_fput(out="runs/demo-fput", *, seed=0, steps=150, lr=0.05, eps=1e-3, T=2
     args = (task.system, task.theta0, task.x0, task.inputs, task.targets)
     res_rhel = train(*args, method="rhel", **common)
     res_bptt = train(*args, method="bptt", **common)
-    _training_figure(
-        out / "training.png", res_rhel, res_bptt, f"FPUT-β chain: training k_b, β_b ({steps} steps)"
-    )
+    _training_figure(out / "training.png", res_rhel, res_bptt, f"FPUT-β chain: training k_b, β_b ({steps} steps)")
     lines.append(
-        f"training: loss {res_rhel.losses[0]:.4e} -> RHEL {res_rhel.losses[-1]:.4e},"
-        f" BPTT {res_bptt.losses[-1]:.4e}"
+        f"training: loss {res_rhel.losses[0]:.4e} -> RHEL {res_rhel.losses[-1]:.4e}, BPTT {res_bptt.losses[-1]:.4e}"
     )
     for line in lines:
         print(line)
@@ -341,9 +330,7 @@ def demo_damping(out="runs/demo-damping", *, seed=0, eps=1e-3) -> dict:
     plt.close(fig)
     print("gamma       rel.error(anti-damped echo)  rel.error(physical echo)")
     for k in range(len(g)):
-        print(
-            f"{g[k]:<10.1e}  {res['reversed']['rel_error'][k]:<27.3e}  {res['physical']['rel_error'][k]:.3e}"
-        )
+        print(f"{g[k]:<10.1e}  {res['reversed']['rel_error'][k]:<27.3e}  {res['physical']['rel_error'][k]:.3e}")
     print(f"wrote damping.png to {out}/")
     return res
 

@@ -156,9 +156,7 @@ def _perturb(theta, key, level):
 
 
 @eqx.filter_jit
-def _echo_core(
-    system, integrator, theta, xT, inputs, targets, dt, eps_pair, gamma, noise, key, noisy: bool, record
-):
+def _echo_core(system, integrator, theta, xT, inputs, targets, dt, eps_pair, gamma, noise, key, noisy: bool, record):
     """Run the two nudged echoes (batched) from the flipped final state; accumulate dt-weighted grad_theta
     H."""
     phiT, piT = xT
@@ -231,9 +229,7 @@ def _energy_drift(system, integrator, theta, inputs_like, targets_like, dt_a, se
     dtype = inputs_like.dtype
     x0 = tuple(jnp.asarray(rng.standard_normal(system.n_dof), dtype) for _ in range(2))
     u0 = jnp.zeros_like(inputs_like)
-    phi, pi, _, _, _ = _forward_core(
-        system, integrator, theta, x0, u0, jnp.zeros_like(targets_like), dt_a, None, False
-    )
+    phi, pi, _, _, _ = _forward_core(system, integrator, theta, x0, u0, jnp.zeros_like(targets_like), dt_a, None, False)
     h0 = float(_energy(system, theta, x0[0], x0[1], u0[0]))
     h1 = float(_energy(system, theta, phi, pi, u0[0]))
     return h0, h1
@@ -280,9 +276,7 @@ def _prepare(system, integrator, theta, x0, inputs, targets, dt):
     inputs = jnp.asarray(inputs, dtype)
     targets = jnp.asarray(targets, dtype)
     if inputs.shape[0] != targets.shape[0]:
-        raise ValueError(
-            f"inputs ({inputs.shape[0]} steps) and targets ({targets.shape[0]} steps) differ in length"
-        )
+        raise ValueError(f"inputs ({inputs.shape[0]} steps) and targets ({targets.shape[0]} steps) differ in length")
     return integrator, x0, inputs, targets, jnp.asarray(dt, dtype), dtype
 
 
@@ -303,9 +297,7 @@ def simulate(system, theta, x0, inputs, targets=None, *, dt: float, integrator=N
     """Record a forward run (for figures and teacher targets). ``targets`` default to zeros."""
     if targets is None:
         targets = jnp.zeros((jnp.shape(inputs)[0],))
-    integrator, x0, inputs, targets, dt_a, dtype = _prepare(
-        system, integrator, theta, x0, inputs, targets, dt
-    )
+    integrator, x0, inputs, targets, dt_a, dtype = _prepare(system, integrator, theta, x0, inputs, targets, dt)
     _, _, loss, bad, rec = _forward_core(
         system, integrator, theta, x0, inputs, targets, dt_a, _gamma(damping, dtype), True
     )
@@ -344,9 +336,7 @@ def _autodiff(system, integrator, theta, x0, inputs, targets, dt, gamma):
 def autodiff_gradient(system, theta, x0, inputs, targets, *, dt, integrator=None, damping=0.0):
     """Reference: ``jax.grad`` through the discretized simulation (BPTT). Returns ``(loss, grad_theta,
     grad_x0)`` with ``grad_x0 = (dL/dphi0, dL/dpi0)``."""
-    integrator, x0, inputs, targets, dt_a, dtype = _prepare(
-        system, integrator, theta, x0, inputs, targets, dt
-    )
+    integrator, x0, inputs, targets, dt_a, dtype = _prepare(system, integrator, theta, x0, inputs, targets, dt)
     return _autodiff(system, integrator, theta, x0, inputs, targets, dt_a, _gamma(damping, dtype))
 
 
@@ -393,19 +383,13 @@ def rhel_gradient(
     Returns:
         ``(loss, grad_theta, grad_x0)`` with ``grad_x0 = (dL/dphi0, dL/dpi0)``.
     """
-    integrator, x0, inputs, targets, dt_a, dtype = _prepare(
-        system, integrator, theta, x0, inputs, targets, dt
-    )
+    integrator, x0, inputs, targets, dt_a, dtype = _prepare(system, integrator, theta, x0, inputs, targets, dt)
     n_steps = inputs.shape[0]
     if check:
         check_time_reversal(system, theta, inputs[0])
-        check_energy_drift(
-            system, theta, dt, n_steps, integrator=integrator, tol=energy_tol, _shapes=(inputs, targets)
-        )
+        check_energy_drift(system, theta, dt, n_steps, integrator=integrator, tol=energy_tol, _shapes=(inputs, targets))
     gamma = _gamma(damping, dtype)
-    phiT, piT, loss, bad, _ = _forward_core(
-        system, integrator, theta, x0, inputs, targets, dt_a, gamma, False
-    )
+    phiT, piT, loss, bad, _ = _forward_core(system, integrator, theta, x0, inputs, targets, dt_a, gamma, False)
     _raise_nonfinite(system, "forward pass", bad, n_steps, dt)
     g_theta, g_x0, bad_e = _run_echo(
         system,
@@ -487,9 +471,7 @@ def echo_trajectory(
     """The same echo routine as :func:`rhel_gradient`, recording both echoes and the running gradient estimate
     :math:`-\\frac{1}{\\varepsilon_0-\\varepsilon_1}\\int_0^s(\\nabla_\\theta H^{(0)} - \\nabla_\\theta
     H^{(1)})` over echo time :math:`s` (for figures)."""
-    integrator, x0, inputs, targets, dt_a, dtype = _prepare(
-        system, integrator, theta, x0, inputs, targets, dt
-    )
+    integrator, x0, inputs, targets, dt_a, dtype = _prepare(system, integrator, theta, x0, inputs, targets, dt)
     gamma = _gamma(damping, dtype)
     phiT, piT, _, bad, _ = _forward_core(system, integrator, theta, x0, inputs, targets, dt_a, gamma, False)
     _raise_nonfinite(system, "forward pass", bad, inputs.shape[0], dt)

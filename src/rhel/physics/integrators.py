@@ -113,9 +113,7 @@ class Leapfrog(Integrator):
     def action(self, system, theta, nodes, u, dt):
         pi_a, phi_h, pi_b = nodes
         return dt * (
-            0.5 * system.kinetic(pi_a, theta)
-            + system.potential(phi_h, theta, u)
-            + 0.5 * system.kinetic(pi_b, theta)
+            0.5 * system.kinetic(pi_a, theta) + system.potential(phi_h, theta, u) + 0.5 * system.kinetic(pi_b, theta)
         )
 
     def loss_position(self, nodes):
@@ -142,9 +140,7 @@ class ImplicitMidpoint(Integrator):
 
     def check(self, system: HamiltonianSystem) -> None:
         if self.solver not in ("fixed-point", "newton"):
-            raise ValueError(
-                f"ImplicitMidpoint solver must be 'fixed-point' or 'newton', not {self.solver!r}"
-            )
+            raise ValueError(f"ImplicitMidpoint solver must be 'fixed-point' or 'newton', not {self.solver!r}")
 
     def step(self, system, theta, phi, pi, u, y, eps, gamma, dt):
         n = system.n_dof

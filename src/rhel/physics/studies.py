@@ -64,9 +64,7 @@ def damping_study(
     task = oscillator_task() if task is None else task
     out: dict = {"gamma": np.asarray(gammas, float)}
     refs = [
-        autodiff_gradient(
-            task.system, task.theta0, task.x0, task.inputs, task.targets, dt=task.dt, damping=g
-        )[1]
+        autodiff_gradient(task.system, task.theta0, task.x0, task.inputs, task.targets, dt=task.dt, damping=g)[1]
         for g in gammas
     ]
     for mode in echo_modes:

@@ -93,9 +93,7 @@ class HamiltonianSystem(eqx.Module):
     def separable(self) -> bool:
         return self.energy is None
 
-    def hamiltonian(
-        self, phi: Float[Array, " n"], pi: Float[Array, " n"], theta: Theta, u
-    ) -> Float[Array, ""]:
+    def hamiltonian(self, phi: Float[Array, " n"], pi: Float[Array, " n"], theta: Theta, u) -> Float[Array, ""]:
         """:math:`H(\\phi, \\pi; \\theta, u)` whichever way the energy was given."""
         if self.energy is not None:
             return self.energy(phi, pi, theta, u)
@@ -115,9 +113,7 @@ def check_time_reversal(
     dtype = jnp.result_type(*jax.tree_util.tree_leaves(theta))
     phis = jnp.asarray(rng.standard_normal((n_states, system.n_dof)), dtype)
     pis = jnp.asarray(rng.standard_normal((n_states, system.n_dof)), dtype)
-    h_plus, h_minus = (
-        np.asarray(h) for h in _reversal_pairs(system, theta, jnp.asarray(u, dtype), phis, pis)
-    )
+    h_plus, h_minus = (np.asarray(h) for h in _reversal_pairs(system, theta, jnp.asarray(u, dtype), phis, pis))
     if not (np.all(np.isfinite(h_plus)) and np.all(np.isfinite(h_minus))):
         raise PhysicsError(f"{system.name}: the energy is not finite at a random test state (H = {h_plus})")
     gap = np.abs(h_plus - h_minus) > rtol * (1.0 + np.abs(h_plus))
@@ -176,11 +172,7 @@ def six_oscillators(n: int = 6, *, input_index: int = 0, output_index: int = 3, 
 
     def potential(phi, theta, u):
         d = phi[ju] - phi[iu]
-        return (
-            0.5 * jnp.sum(tr(theta["k"]) * phi**2)
-            + 0.5 * jnp.sum(tr(theta["kc"]) * d**2)
-            + u * phi[input_index]
-        )
+        return 0.5 * jnp.sum(tr(theta["k"]) * phi**2) + 0.5 * jnp.sum(tr(theta["kc"]) * d**2) + u * phi[input_index]
 
     return HamiltonianSystem(
         n_dof=n,
@@ -281,9 +273,7 @@ def soft_oscillators(n: int = 3):
         kin = jnp.sum((1.0 + theta["a"] * phi**2) * pi**2 / (2 * m))
         return kin + 0.5 * jnp.sum(k * phi**2) + 0.5 * jnp.sum(c * jnp.diff(phi) ** 2) + u * phi[0]
 
-    return HamiltonianSystem(
-        n_dof=n, energy=energy, loss=squared_error_loss(n - 1), name=f"soft oscillators (n={n})"
-    )
+    return HamiltonianSystem(n_dof=n, energy=energy, loss=squared_error_loss(n - 1), name=f"soft oscillators (n={n})")
 
 
 @cache
@@ -296,6 +286,4 @@ def magnetic_particle(field: float = 1.0):
         a = 0.5 * field * jnp.array([-phi[1], phi[0]])
         return 0.5 * jnp.sum((pi - a) ** 2) + 0.5 * theta["k"] * jnp.sum(phi**2) + u * phi[0]
 
-    return HamiltonianSystem(
-        n_dof=2, energy=energy, loss=squared_error_loss(1), name="charged particle in B field"
-    )
+    return HamiltonianSystem(n_dof=2, energy=energy, loss=squared_error_loss(1), name="charged particle in B field")

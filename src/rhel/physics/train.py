@@ -67,9 +67,7 @@ class Task(NamedTuple):
 @eqx.filter_jit
 def _train_step(system, integrator, opt, method, theta, opt_state, x0, inputs, targets, dt, eps_pair):
     if method == "rhel":
-        phiT, piT, loss, bad, _ = _forward_core(
-            system, integrator, theta, x0, inputs, targets, dt, None, False
-        )
+        phiT, piT, loss, bad, _ = _forward_core(system, integrator, theta, x0, inputs, targets, dt, None, False)
         levels = jnp.zeros((2,), dt.dtype)
         grads, _, bad_e, _ = _echo_core(
             system, integrator, theta, (phiT, piT), inputs, targets, dt, eps_pair, None, levels,
