@@ -1,0 +1,202 @@
+"""``rhel train`` and ``rhel results``.
+
+``rhel train`` with no arguments runs the shipped ``default`` config: the synthetic long-range task generated in
+process, trained with RHEL and with BPTT, and prints both test metrics side by side.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+import time
+from pathlib import Path
+
+from rhel.training.config import GRADIENT_METHODS, UNITS, ConfigError, TrainConfig, expand, list_configs, load_config
+
+DEFAULT_CONFIG = "default"
+
+
+def register(subparsers) -> None:
+    """Add the ``train`` and ``results`` sub-commands."""
+    p = subparsers.add_parser(
+        "train",
+        help="train an HSSM with RHEL or BPTT (no arguments: the embedded default task, RHEL vs BPTT)",
+        description=(
+            "Train Hamiltonian state-space models. Settings come from a config (--config, default: the shipped "
+            f"'{DEFAULT_CONFIG}') and are overridden by the options below. Every seed x gradient method is one run, "
+            "written to OUT/<dataset>-<model>-<method>-seed<seed>/."
+        ),
+    )
+    p.add_argument(
+        "--config", metavar="NAME|FILE", help="a shipped config name (see --list-configs) or a .toml/.json file"
+    )
+    p.add_argument("--list-configs", action="store_true", help="list the shipped configs and exit")
+    p.add_argument("--model", choices=UNITS, help="HRU type of every block")
+    p.add_argument("--dataset", metavar="NAME|PATH", help="a registered dataset name or a path (see `rhel data list`)")
+    p.add_argument("--data-dir", metavar="DIR", help="where datasets are cached / found")
+    p.add_argument(
+        "--gradient",
+        nargs="+",
+        choices=GRADIENT_METHODS,
+        metavar="METHOD",
+        help=f"one or more of {', '.join(GRADIENT_METHODS)}",
+    )
+    p.add_argument("--epsilon", type=float, help="RHEL nudging strength (default: the core's default)")
+    p.add_argument(
+        "--loss-scale",
+        type=float,
+        help="multiply the loss by S and divide the gradients by S; the RHEL nudge is relative to the "
+        "incoming gradient, so S does not change the effective epsilon",
+    )
+    p.add_argument("--seed", nargs="+", type=int, metavar="SEED", help="one or more seeds (one run each)")
+    p.add_argument("--float64", action="store_true", default=None, help="train in double precision")
+    p.add_argument("--steps", type=int, help="number of optimiser steps")
+    p.add_argument("--eval-every", type=int, metavar="N", help="evaluate on the validation split every N steps")
+    p.add_argument("--patience", type=int, help="evaluations without improvement before stopping (0: never)")
+    p.add_argument("--batch-size", type=int)
+    p.add_argument("--lr", type=float, help="Adam learning rate")
+    p.add_argument("--out", metavar="DIR", help="output directory (default: runs/<config name>)")
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue the runs in OUT from their checkpoints; finished runs are kept as they are",
+    )
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=train_command)
+
+    r = subparsers.add_parser(
+        "results",
+        help="tabulate finished runs (mean ± std over seeds) and plot their training curves",
+        description="Collect the runs under DIR... into results.md / results.csv and curves-<dataset>.png.",
+    )
+    r.add_argument("dirs", nargs="+", metavar="DIR", help="run directories or folders holding them")
+    r.add_argument("--out", metavar="DIR", help="where to write the table and plots (default: the first DIR)")
+    r.add_argument("--ddof", type=int, default=0, help="delta degrees of freedom of the std (default 0, as the paper)")
+    r.add_argument("--no-plots", action="store_true", help="skip the PNG curves")
+    r.set_defaults(func=results_command)
+
+
+def resolve_config(args: argparse.Namespace) -> TrainConfig:
+    """The config named by ``--config`` (or the default) with the command-line overrides applied, validated."""
+    config = load_config(args.config or DEFAULT_CONFIG)
+    replace = dataclasses.replace
+    data, model, optim, gradient = config.data, config.model, config.optim, config.gradient
+    if args.dataset is not None and args.dataset != data.name:
+        data = replace(data, name=args.dataset, options={})  # the base config's options belong to its dataset
+    if args.data_dir is not None:
+        data = replace(data, data_dir=args.data_dir)
+    if args.model is not None:
+        model = replace(model, unit=args.model)
+    overrides = {
+        "steps": args.steps,
+        "eval_every": args.eval_every,
+        "patience": args.patience,
+        "batch_size": args.batch_size,
+        "lr": args.lr,
+    }
+    optim = replace(optim, **{k: v for k, v in overrides.items() if v is not None})
+    if args.gradient is not None:
+        gradient = replace(gradient, methods=tuple(dict.fromkeys(args.gradient)))
+    if args.epsilon is not None:
+        gradient = replace(gradient, epsilon=args.epsilon)
+    if args.loss_scale is not None:
+        gradient = replace(gradient, loss_scale=args.loss_scale)
+    config = replace(config, data=data, model=model, optim=optim, gradient=gradient)
+    if args.seed is not None:
+        config = replace(config, seeds=tuple(dict.fromkeys(args.seed)))
+    if args.float64:
+        config = replace(config, float64=True)
+    return config.validate()
+
+
+def train_command(args: argparse.Namespace) -> int:
+    if args.list_configs:
+        print("\n".join(list_configs()))
+        return 0
+    try:
+        config = resolve_config(args)
+    except ConfigError as error:
+        print(f"rhel train: {error}", file=sys.stderr)
+        return 2
+    if config.float64:
+        import jax
+
+        jax.config.update("jax_enable_x64", True)
+    from rhel.training.loop import NonFiniteError, load_dataset, run_name, train_run
+    from rhel.training.results import write_results
+
+    out = Path(args.out) if args.out else Path("runs") / config.name.replace("/", "-")
+    runs = expand(config)
+    print(
+        f"rhel train: config {config.name!r}, dataset {config.data.name!r}, {config.model.unit} HSSM, "
+        f"gradient {', '.join(config.gradient.methods)}, seed(s) {', '.join(map(str, config.seeds))} -> {out}",
+        file=sys.stderr,
+    )
+    datasets: dict[int, object] = {}
+    failures = 0
+    started = time.perf_counter()
+    for single in runs:
+        run_dir = out / run_name(single)
+        if args.resume and (run_dir / "final.json").is_file():
+            print(f"  {run_dir.name}: already finished, kept", file=sys.stderr)
+            continue
+        seed = single.seeds[0]
+        try:
+            if seed not in datasets:
+                datasets[seed] = load_dataset(single, seed)
+            result = train_run(
+                single, run_dir, dataset=datasets[seed], resume=args.resume, progress=not args.no_progress
+            )
+        except (NonFiniteError, FileNotFoundError, KeyError, ValueError) as error:
+            failures += 1
+            print(f"  {run_dir.name}: FAILED: {error}", file=sys.stderr)
+            continue
+        print(
+            f"  {run_dir.name}: test {result.metric} {result.test_metric:.4f} at the best validation step "
+            f"{result.best_step} ({result.status} at step {result.step}, {result.wall_s:.1f} s)",
+            file=sys.stderr,
+        )
+    summary = write_results([out], out)
+    print()
+    print(side_by_side(summary["runs"]))
+    print(summary["markdown"], end="")
+    print(f"wall time {time.perf_counter() - started:.1f} s; results in {out}/results.md, results.csv, curves-*.png")
+    return 1 if failures else 0
+
+
+def side_by_side(runs: list[dict]) -> str:
+    """A one-line-per-dataset comparison of the gradient methods' test metrics (mean over seeds)."""
+    from rhel.training.results import METHOD_LABELS, aggregate
+
+    rows = aggregate(runs)
+    lines = []
+    for key in dict.fromkeys((r.dataset, r.unit) for r in rows):
+        members = [r for r in rows if (r.dataset, r.unit) == key]
+        metric = members[0].metric
+        scale = 100.0 if metric == "accuracy" else 1.0
+        unit = "%" if metric == "accuracy" else ""
+        parts = [f"{METHOD_LABELS.get(r.gradient, r.gradient)} {scale * r.mean:.2f}{unit}" for r in members]
+        chance = ""
+        classes = next((run.get("num_classes") for run in runs if (run["dataset"], run["unit"]) == key), None)
+        if metric == "accuracy" and classes:
+            chance = f"   (chance {100.0 / classes:.1f}%)"
+        lines.append(f"{key[0]} ({key[1]} HSSM), test {metric}:  " + "  |  ".join(parts) + chance)
+    return "\n".join(lines) + "\n"
+
+
+def results_command(args: argparse.Namespace) -> int:
+    from rhel.training.results import write_results
+
+    out = Path(args.out) if args.out else Path(args.dirs[0])
+    try:
+        summary = write_results(args.dirs, out, ddof=args.ddof, plots=not args.no_plots)
+    except (FileNotFoundError, ValueError) as error:
+        print(f"rhel results: {error}", file=sys.stderr)
+        return 2
+    print(summary["markdown"], end="")
+    print(
+        f"{len(summary['runs'])} run(s); wrote {out}/results.md, {out}/results.csv"
+        + (f" and {len(summary['pngs'])} plot(s)" if summary["pngs"] else "")
+    )
+    return 0 if summary["runs"] else 1

@@ -1,0 +1,232 @@
+"""Collect finished runs into tables (mean ± std over seeds) and plot their training curves.
+
+A run directory is recognised by its ``final.json`` (written by :func:`rhel.training.loop.train_run` when a run ends);
+its curves come from ``metrics.jsonl`` beside it. Rows are grouped by dataset × model (unit) × gradient method.
+The standard deviation is the population one (``ddof=0``) unless asked otherwise: the LinOSS pipeline that the
+paper's code forks reproduces its published numbers with ``ddof=0`` (see the reference notes, §5).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rhel.training.loop import FINAL_FILE, METRICS_FILE
+
+#: How methods and units are written in tables, in this order.
+METHOD_LABELS = {
+    "bptt": "BPTT",
+    "checkpointed-bptt": "Checkpointed BPTT",
+    "rhel": "RHEL",
+    "rhel-one-sided": "RHEL (one-sided)",
+    "rhel-richardson": "RHEL (Richardson)",
+}
+UNIT_LABELS = {"linear": "Lin", "nonlinear": "Nonlin"}
+
+
+@dataclass(frozen=True)
+class Row:
+    """One dataset × unit × gradient method, over its seeds."""
+
+    dataset: str
+    unit: str
+    gradient: str
+    metric: str
+    seeds: tuple[int, ...]
+    values: tuple[float, ...]
+    mean: float
+    std: float
+    ddof: int
+
+    @property
+    def label(self) -> str:
+        return f"{UNIT_LABELS.get(self.unit, self.unit)} {METHOD_LABELS.get(self.gradient, self.gradient)}"
+
+
+def find_runs(paths: list[str | Path]) -> list[dict[str, Any]]:
+    """The ``final.json`` records under ``paths`` (searched recursively), each with its ``run_dir`` added."""
+    runs = []
+    for root in paths:
+        root = Path(root)
+        if not root.exists():
+            raise FileNotFoundError(f"no such run directory: {root}")
+        for dirpath, _dirs, files in os.walk(root):
+            if FINAL_FILE in files:
+                record = json.loads((Path(dirpath) / FINAL_FILE).read_text())
+                record["run_dir"] = str(dirpath)
+                runs.append(record)
+    return sorted(runs, key=lambda r: (r["dataset"], r["unit"], r["gradient"], r["seed"]))
+
+
+def _order(gradient: str) -> int:
+    return list(METHOD_LABELS).index(gradient) if gradient in METHOD_LABELS else len(METHOD_LABELS)
+
+
+def aggregate(runs: list[dict[str, Any]], *, ddof: int = 0) -> list[Row]:
+    """Group runs by dataset × unit × gradient method; mean and standard deviation (``ddof``) of the test metric.
+
+    Runs of one group must share the metric; a seed that appears twice in a group is an error (it would be counted
+    twice).
+    """
+    groups: dict[tuple[str, str, str], list[dict[str, Any]]] = defaultdict(list)
+    for run in runs:
+        groups[(run["dataset"], run["unit"], run["gradient"])].append(run)
+    rows = []
+    for (dataset, unit, gradient), members in groups.items():
+        metrics = {m["metric"] for m in members}
+        if len(metrics) != 1:
+            raise ValueError(f"runs of {dataset}/{unit}/{gradient} report different metrics: {sorted(metrics)}")
+        seeds = [m["seed"] for m in members]
+        if len(set(seeds)) != len(seeds):
+            dirs = [m["run_dir"] for m in members]
+            raise ValueError(f"seed repeated in {dataset}/{unit}/{gradient}: {seeds} (run dirs {dirs})")
+        values = np.array([m["test_metric"] for m in members], dtype=float)
+        std = float(np.std(values, ddof=ddof)) if values.size > ddof else float("nan")
+        rows.append(
+            Row(
+                dataset,
+                unit,
+                gradient,
+                metrics.pop(),
+                tuple(seeds),
+                tuple(map(float, values)),
+                float(values.mean()),
+                std,
+                ddof,
+            )
+        )
+    return sorted(rows, key=lambda r: (r.dataset, r.unit, _order(r.gradient)))
+
+
+_SCALES = {"accuracy": (100.0, "accuracy (%)"), "mse": (100.0, "MSE ×10⁻²")}
+
+
+def _scale(metric: str) -> tuple[float, str]:
+    return _SCALES.get(metric, (1.0, metric))
+
+
+def to_markdown(rows: list[Row]) -> str:
+    """A Table-1/2-style pivot: one line per model × method, one column per dataset, ``mean ± std (n)``."""
+    if not rows:
+        return "_no finished runs found_\n"
+    out = io.StringIO()
+    for metric in sorted({r.metric for r in rows}):
+        subset = [r for r in rows if r.metric == metric]
+        factor, name = _scale(metric)
+        datasets = sorted({r.dataset for r in subset})
+        labels = list(dict.fromkeys(r.label for r in sorted(subset, key=lambda r: (r.unit, _order(r.gradient)))))
+        cells = {(r.label, r.dataset): r for r in subset}
+        out.write(f"Test {name}, mean ± std over seeds (ddof={subset[0].ddof}; n = number of seeds)\n\n")
+        out.write("| | " + " | ".join(datasets) + " |\n|---|" + "---|" * len(datasets) + "\n")
+        for label in labels:
+            line = []
+            for d in datasets:
+                r = cells.get((label, d))
+                line.append("" if r is None else f"{factor * r.mean:.1f} ± {factor * r.std:.1f} ({len(r.values)})")
+            out.write(f"| {label} | " + " | ".join(line) + " |\n")
+        out.write("\n")
+    return out.getvalue()
+
+
+def to_csv(rows: list[Row]) -> str:
+    """One line per dataset × unit × method, raw (unscaled) metric values."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["dataset", "unit", "gradient", "metric", "n", "mean", "std", "ddof", "seeds", "values"])
+    for r in rows:
+        writer.writerow(
+            [
+                r.dataset,
+                r.unit,
+                r.gradient,
+                r.metric,
+                len(r.values),
+                repr(r.mean),
+                repr(r.std),
+                r.ddof,
+                " ".join(map(str, r.seeds)),
+                " ".join(repr(v) for v in r.values),
+            ]
+        )
+    return out.getvalue()
+
+
+def read_metrics(run_dir: str | Path) -> list[dict[str, Any]]:
+    """The evaluation records of a run's ``metrics.jsonl`` (event lines such as a non-finite loss are skipped)."""
+    path = Path(run_dir) / METRICS_FILE
+    if not path.is_file():
+        return []
+    records = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    return [r for r in records if "event" not in r]
+
+
+def plot_curves(runs: list[dict[str, Any]], out_dir: str | Path) -> list[Path]:
+    """One PNG per dataset: training loss and validation metric against the step, one line per run."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    by_dataset: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for run in runs:
+        by_dataset[run["dataset"]].append(run)
+    for dataset, members in sorted(by_dataset.items()):
+        fig, (ax_loss, ax_val) = plt.subplots(1, 2, figsize=(11, 4))
+        colours: dict[tuple[str, str], Any] = {}
+        labelled: set[tuple[str, str]] = set()
+        for run in members:
+            records = read_metrics(run["run_dir"])
+            if not records:
+                continue
+            group = (run["unit"], run["gradient"])
+            colour = colours.setdefault(group, f"C{len(colours)}")
+            steps = [r["step"] for r in records]
+            label = f"{UNIT_LABELS.get(group[0], group[0])} {METHOD_LABELS.get(group[1], group[1])}"
+            first = group not in labelled
+            labelled.add(group)
+            ax_loss.plot(
+                steps, [r["train_loss"] for r in records], color=colour, alpha=0.8, label=label if first else None
+            )
+            ax_val.plot(
+                steps,
+                [r[f"val_{run['metric']}"] for r in records],
+                color=colour,
+                alpha=0.8,
+                label=label if first else None,
+            )
+        ax_loss.set(xlabel="step", ylabel="training loss", title=f"{dataset}: training loss")
+        ax_val.set(xlabel="step", ylabel=f"validation {members[0]['metric']}", title=f"{dataset}: validation")
+        for ax in (ax_loss, ax_val):
+            ax.grid(alpha=0.3)
+            if ax.lines:
+                ax.legend()
+        fig.tight_layout()
+        path = out_dir / f"curves-{dataset.replace('/', '_')}.png"
+        fig.savefig(path, dpi=100)
+        plt.close(fig)
+        written.append(path)
+    return written
+
+
+def write_results(paths: list[str | Path], out_dir: str | Path, *, ddof: int = 0, plots: bool = True) -> dict:
+    """Collect, aggregate and write ``results.md``, ``results.csv`` and the curve PNGs into ``out_dir``."""
+    runs = find_runs(paths)
+    rows = aggregate(runs, ddof=ddof)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    markdown = to_markdown(rows)
+    (out_dir / "results.md").write_text(markdown)
+    (out_dir / "results.csv").write_text(to_csv(rows))
+    pngs = plot_curves(runs, out_dir) if plots else []
+    return {"runs": runs, "rows": rows, "markdown": markdown, "pngs": pngs}
