@@ -109,7 +109,7 @@ class RHEL(AbstractGradient):
       drive and read-out gradients); memory of the echo is ``O(chunk)`` besides the input gradient.
     """
 
-    epsilon: float | None = eqx.field(default=None, static=True)
+    epsilon: float | Array | None = None
     estimator: Literal["central", "one_sided", "richardson"] = eqx.field(default="central", static=True)
     relative: bool = eqx.field(default=True, static=True)
     chunk: int = eqx.field(default=256, static=True)
@@ -117,16 +117,18 @@ class RHEL(AbstractGradient):
     def __check_init__(self):
         if self.estimator not in ESTIMATORS:
             raise ValueError(f"unknown RHEL estimator {self.estimator!r}; choose one of {sorted(ESTIMATORS)}")
-        if self.epsilon is not None:
-            eps = self.epsilon
-            if isinstance(eps, bool) or not isinstance(eps, (int, float)) or not math.isfinite(eps) or eps <= 0:
+        eps = self.epsilon
+        if eps is not None and not isinstance(eps, jax.core.Tracer):
+            # a concrete number; a traced one (an epsilon swept under jit) is checked when the echo runs
+            ok = not isinstance(eps, bool) and jnp.ndim(eps) == 0 and math.isfinite(float(eps)) and float(eps) > 0
+            if not ok:
                 raise ValueError(
                     f"RHEL epsilon must be a positive finite number (or None for the default), got {eps!r}"
                 )
         if not isinstance(self.chunk, int) or self.chunk < 1:
             raise ValueError(f"RHEL chunk must be a positive integer, got {self.chunk!r}")
 
-    def epsilon_for(self, dtype: Any, *, quadratic: bool = False) -> float:
+    def epsilon_for(self, dtype: Any, *, quadratic: bool = False) -> float | Array:
         """The nudging strength used for computations in ``dtype`` (``quadratic``: a linear HRU's energy)."""
         if self.epsilon is not None:
             return self.epsilon
@@ -145,15 +147,14 @@ class RHEL(AbstractGradient):
         scan: str,
     ) -> Float[Array, "L o"]:
         eps = self.epsilon_for(us.dtype, quadratic=core.linear_coefficients is not None)
-        cfg = _EchoConfig(core, ESTIMATORS[self.estimator], eps, self.relative, self.chunk, scan)
-        return _rhel_solve(cfg, theta, drive, readout, us, q0, p0)
+        cfg = _EchoConfig(core, ESTIMATORS[self.estimator], self.relative, self.chunk, scan)
+        return _rhel_solve(cfg, theta, drive, readout, us, q0, p0, jnp.asarray(eps, us.dtype))
 
 
 @dataclasses.dataclass(frozen=True)
 class _EchoConfig:
     core: HamiltonianCore
     estimator: Estimator
-    epsilon: float
     relative: bool
     chunk: int
     scan: str
@@ -174,7 +175,8 @@ def _add(a, b):
     return jax.tree_util.tree_map(jnp.add, a, b)
 
 
-def _rhel_solve(cfg, theta, drive, readout, us, q0, p0):
+def _rhel_solve(cfg, theta, drive, readout, us, q0, p0, epsilon):
+    del epsilon  # only the backward pass nudges
     scan = cfg.scan if cfg.core.linear_coefficients is not None else "sequential"
     return forward(cfg.core, theta, drive, readout, us, q0, p0, chunk=cfg.chunk, scan=scan)[0]
 
@@ -212,7 +214,7 @@ def _forward_with_rule(cfg: _EchoConfig, theta, drive, readout, us, q0, p0):
     )
 
 
-def _rhel_fwd(cfg: _EchoConfig, theta, drive, readout, us, q0, p0):
+def _rhel_fwd(cfg: _EchoConfig, theta, drive, readout, us, q0, p0, epsilon):
     if cfg.estimator.forward_weight != 0.0:
         ys, (qK, pK), acc0, drive0, du0 = _forward_with_rule(cfg, theta, drive, readout, us, q0, p0)
         extra = (acc0, drive0, du0)
@@ -220,11 +222,14 @@ def _rhel_fwd(cfg: _EchoConfig, theta, drive, readout, us, q0, p0):
         scan = cfg.scan if cfg.core.linear_coefficients is not None else "sequential"
         ys, (qK, pK) = forward(cfg.core, theta, drive, readout, us, q0, p0, chunk=cfg.chunk, scan=scan)
         extra = None
-    return ys, (theta, drive, readout, us, q0, p0, qK, pK, extra)
+    return ys, (theta, drive, readout, us, q0, p0, qK, pK, extra, epsilon)
 
 
 def _rhel_bwd(cfg: _EchoConfig, residuals, ybar):
-    theta, drive, readout, us, q0, p0, qK, pK, extra = residuals
+    theta, drive, readout, us, q0, p0, qK, pK, extra, epsilon = residuals
+    epsilon = eqx.error_if(
+        epsilon, ~(jnp.isfinite(epsilon) & (epsilon > 0)), "RHEL epsilon must be positive and finite"
+    )
     core, est = cfg.core, cfg.estimator
     length = us.shape[0]
     chunk = min(cfg.chunk, length)
@@ -236,7 +241,7 @@ def _rhel_bwd(cfg: _EchoConfig, residuals, ybar):
         scale = jnp.where(scale > 0, scale, 1.0)
     else:
         scale = jnp.ones((), dtype)
-    eps = cfg.epsilon / scale
+    eps = epsilon / scale
     eps_e = jnp.asarray(est.multipliers, dtype) * eps  # (E,)
     a_e = jnp.asarray(est.weights, dtype)
     r_e = jnp.asarray(est.reconstruction, dtype)
@@ -302,7 +307,7 @@ def _rhel_bwd(cfg: _EchoConfig, residuals, ybar):
     dp_end = a_e @ p - fw * p0
     dq0 = dp_end / eps
     dp0 = dq_end / eps
-    grads = (d_theta, d_drive, d_readout, du, dq0, dp0)
+    grads = (d_theta, d_drive, d_readout, du, dq0, dp0, jnp.zeros_like(epsilon))
     finite = jnp.all(jnp.asarray([jnp.all(jnp.isfinite(g)) for g in jax.tree_util.tree_leaves(grads)]))
     return eqx.error_if(
         grads,
