@@ -37,13 +37,38 @@ def _feed_forward(glu: GLU, dropout: eqx.nn.Dropout, y, skip, keys):
     return skip + y
 
 
+def _feed_forward_in_chunks(glu: GLU, dropout: eqx.nn.Dropout, y, skip, keys, chunk: int):
+    """The feed-forward part over blocks of ``chunk`` time steps, each re-materialised in the backward pass.
+
+    The feed-forward acts on each time step alone, so running it block by block (``lax.map``) with a checkpoint per
+    block bounds its backward-pass intermediates to ``chunk`` steps instead of the whole sequence. Dropout keys are
+    folded with the block index.
+    """
+    length = y.shape[0]
+    chunk = min(chunk, length)
+    n = -(-length // chunk)
+
+    def fold(x):
+        return jnp.pad(x, [(0, n * chunk - length), (0, 0)]).reshape(n, chunk, x.shape[-1])
+
+    @eqx.filter_checkpoint
+    def one(glu, y_block, skip_block, index):
+        block_keys = keys if keys[0] is None else tuple(jax.random.fold_in(k, index) for k in keys)
+        return _feed_forward(glu, dropout, y_block, skip_block, block_keys)
+
+    out = jax.lax.map(lambda xs: one(glu, *xs), (fold(y), fold(skip), jnp.arange(n)))
+    return out.reshape(n * chunk, -1)[:length]
+
+
 class HSSMBlock(eqx.Module):
     """One block ``x ← x + Drop(GLU(Drop(GELU(HRU(BatchNorm(x))))))`` on one sequence (vmap it over a batch whose
     axis is named as the norm's ``axis_name``).
 
     With ``remat_ff`` (the default) the feed-forward parts (BatchNorm, and GELU/dropout/GLU/dropout) are wrapped in
     ``jax.checkpoint``: their intermediates are recomputed in the backward pass instead of being stored, so a block
-    keeps only its input, the HRU's input and the HRU's output alive, whatever the gradient method.
+    keeps only its input, the HRU's input and the HRU's output alive, whatever the gradient method. The per-step
+    part (GELU/dropout/GLU/dropout) then runs in blocks of ``ff_chunk`` time steps, so that its backward pass, too,
+    holds only ``ff_chunk`` steps of intermediates at a time.
     """
 
     norm: eqx.nn.BatchNorm
@@ -51,6 +76,7 @@ class HSSMBlock(eqx.Module):
     glu: GLU
     dropout: eqx.nn.Dropout
     remat_ff: bool = eqx.field(static=True)
+    ff_chunk: int = eqx.field(static=True)
 
     def __init__(
         self,
@@ -60,6 +86,7 @@ class HSSMBlock(eqx.Module):
         dropout: float = 0.05,
         axis_name: str = "batch",
         remat_ff: bool = True,
+        ff_chunk: int = 256,
         dtype=None,
         key: PRNGKeyArray,
     ):
@@ -68,6 +95,9 @@ class HSSMBlock(eqx.Module):
         self.glu = GLU(hidden, hidden, dtype=dtype, key=key)
         self.dropout = eqx.nn.Dropout(dropout)
         self.remat_ff = remat_ff
+        if not isinstance(ff_chunk, int) or ff_chunk < 1:
+            raise ValueError(f"ff_chunk must be a positive integer, got {ff_chunk!r}")
+        self.ff_chunk = ff_chunk
 
     def __call__(
         self,
@@ -78,12 +108,12 @@ class HSSMBlock(eqx.Module):
         gradient: Any = None,
     ) -> tuple[Float[Array, "L H"], eqx.nn.State]:
         keys = (None, None) if key is None else tuple(jax.random.split(key))
-        normalise, feed_forward = _normalise, _feed_forward
-        if self.remat_ff:
-            normalise, feed_forward = eqx.filter_checkpoint(normalise), eqx.filter_checkpoint(feed_forward)
+        normalise = eqx.filter_checkpoint(_normalise) if self.remat_ff else _normalise
         u, state = normalise(self.norm, x, state)
         y = self.unit(u, gradient=gradient) if gradient is not None else self.unit(u)
-        return feed_forward(self.glu, self.dropout, y, x, keys), state
+        if self.remat_ff:
+            return _feed_forward_in_chunks(self.glu, self.dropout, y, x, keys, self.ff_chunk), state
+        return _feed_forward(self.glu, self.dropout, y, x, keys), state
 
 
 def time_channel(x: Float[Array, "L C"]) -> Float[Array, "L C+1"]:
