@@ -200,3 +200,25 @@ def test_malformed_files_name_file_and_position(tmp_path):
     (u / "U_TRAIN.tsv").write_text("1\t0.5\tinf\n")
     with pytest.raises(DataError, match=r"U_TRAIN.tsv, line 1: case 0, dimension 0, step 1"):
         load(u)
+
+
+def test_uea_fetch_end_to_end_from_local_zip(tmp_path, monkeypatch):
+    """`load` of a missing UEA problem downloads the zip (here a file:// URL), unpacks it and loads it."""
+    import zipfile
+
+    from rhel.data import archive
+
+    src = tmp_path / "src"
+    make_uea_folder(src / "SelfRegulationSCP1", "arff", name="SelfRegulationSCP1")
+    zpath = tmp_path / "SelfRegulationSCP1.zip"
+    with zipfile.ZipFile(zpath, "w") as zf:
+        for p in (src / "SelfRegulationSCP1").iterdir():
+            zf.write(p, f"SelfRegulationSCP1/{p.name}")
+    monkeypatch.setattr(archive, "archive_urls", lambda name: (zpath.as_uri(),))
+    data_dir = tmp_path / "data"
+    ds = load("SelfRegulationSCP1", data_dir=data_dir, seed=0)
+    assert ds.train.inputs.shape == (35, 40, 3) and len(ds.val) + len(ds.test) == 15
+    folder = data_dir / "SelfRegulationSCP1"
+    assert (folder / "SelfRegulationSCP1_TRAIN.arff").is_file()
+    assert (folder / "SelfRegulationSCP1.zip.sha256").is_file()  # no published checksum: recorded
+    assert not list(folder.glob("*.part")) and not list(folder.glob(".extract-*"))

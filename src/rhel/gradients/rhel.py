@@ -300,7 +300,14 @@ def _rhel_bwd(cfg: _EchoConfig, residuals, ybar):
     dp_end = a_e @ p - fw * p0
     dq0 = dp_end / eps
     dp0 = dq_end / eps
-    return d_theta, d_drive, d_readout, du, dq0, dp0
+    grads = (d_theta, d_drive, d_readout, du, dq0, dp0)
+    finite = jnp.all(jnp.asarray([jnp.all(jnp.isfinite(g)) for g in jax.tree_util.tree_leaves(grads)]))
+    return eqx.error_if(
+        grads,
+        ~finite,
+        "RHEL produced a non-finite gradient: an echo diverged (an unstable step size, an energy that is not "
+        "time-reversal invariant, or an epsilon too large for this model); try a smaller epsilon, float64, or BPTT",
+    )
 
 
 _rhel_solve.defvjp(_rhel_fwd, _rhel_bwd)
