@@ -162,8 +162,11 @@ def _worker_parser() -> argparse.ArgumentParser:
 
 def _is_oom(error: BaseException) -> bool:
     text = f"{type(error).__name__}: {error}"
-    return isinstance(error, MemoryError) or "RESOURCE_EXHAUSTED" in text or "Out of memory" in text or (
-        "bad_alloc" in text
+    return (
+        isinstance(error, MemoryError)
+        or "RESOURCE_EXHAUSTED" in text
+        or "Out of memory" in text
+        or ("bad_alloc" in text)
     )
 
 
@@ -273,6 +276,7 @@ def _measure(args: argparse.Namespace) -> dict[str, Any]:
         "peak_minus_import_mb": (peak - import_rss) / mb,
         "xla_memory": xla,
         "device": str(device),
+        "load_average": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
     }
     if gpu:
         record["device_peak_mb"] = device_bytes("peak_bytes_in_use") / mb

@@ -59,8 +59,9 @@ def register(subparsers) -> None:
     b.add_argument("--batch-size", type=int, default=DEFAULT_CONFIG["batch_size"])
     b.add_argument("--methods", nargs="+", choices=sorted(METHODS), default=list(DEFAULT_METHODS))
     b.add_argument("--lengths", type=int, nargs="+", default=list(DEFAULT_LENGTHS))
-    b.add_argument("--no-beyond", action="store_true",
-                   help="stop after --lengths (default: keep doubling until a method fails or the budget is spent)")  # fmt: skip
+    b.add_argument(
+        "--no-beyond", action="store_true", help="stop after --lengths (default: double until a method fails)"
+    )
     b.add_argument("--repeats", type=int, default=3, help="timed steps per configuration (median; default 3)")
     b.add_argument("--long-repeats", type=int, default=1, help="timed steps at lengths >= --long-from (default 1)")
     b.add_argument("--long-from", type=int, default=16384)
@@ -102,7 +103,7 @@ def resolve_gradcheck_config(args: argparse.Namespace):
 
 
 def gradcheck_command(args: argparse.Namespace) -> int:
-    from rhel.reports.gradcheck import DEFAULT_SWEEP, enable_x64, format_table, make_problem, run_gradcheck
+    from rhel.reports.gradcheck import DEFAULT_SWEEP, enable_x64, make_problem, run_gradcheck
     from rhel.training.config import ConfigError
 
     enable_x64()
@@ -160,8 +161,9 @@ def bench_command(args: argparse.Namespace) -> int:
     if min(config["num_blocks"], config["hidden"], config["state_size"], config["batch_size"], *args.lengths) < 1:
         print("rhel bench: sizes and lengths must be positive", file=sys.stderr)
         return 2
-    print(f"rhel bench: {config}, methods {args.methods}, lengths {args.lengths}"
-          f"{'' if args.no_beyond else ' and beyond'}; one fresh process per configuration", file=sys.stderr)  # fmt: skip
+    beyond = "" if args.no_beyond else " and beyond"
+    print(f"rhel bench: {config}, methods {args.methods}, lengths {args.lengths}{beyond}; one fresh process per "
+          "configuration", file=sys.stderr)  # fmt: skip
     report = run_bench(
         config, methods=args.methods, lengths=sorted(set(args.lengths)), beyond=not args.no_beyond,
         repeats=args.repeats, long_repeats=args.long_repeats, long_from=args.long_from, timeout_s=args.timeout,
