@@ -397,7 +397,8 @@ def run_bench(
 ) -> dict[str, Any]:
     """Run every method at every length (each in a fresh process). A method that ran out of memory or time at
     some length is not run at longer lengths (recorded as ``skipped``). With ``beyond``, lengths keep doubling
-    after the last one until every method has failed or ``budget_s`` is spent."""
+    after the last one until every method has failed or ``budget_s`` (counted from the start; it only cuts the
+    lengths beyond ``lengths``) is spent."""
     mem_limit_mb = default_memory_limit_mb() if mem_limit_mb is None else mem_limit_mb
     started = time.perf_counter()
     results: list[dict[str, Any]] = []
@@ -411,7 +412,7 @@ def run_bench(
                 results.append({"method": method, "length": length, "status": "skipped",
                                 "error": f"{failed[method]} at a shorter length"})  # fmt: skip
                 continue
-            if budget_s is not None and time.perf_counter() - started > budget_s:
+            if extended and budget_s is not None and time.perf_counter() - started > budget_s:
                 results.append({"method": method, "length": length, "status": "skipped", "error": "time budget spent"})
                 continue
             n = long_repeats if (long_repeats is not None and length >= long_from) else repeats

@@ -66,7 +66,12 @@ def register(subparsers) -> None:
     b.add_argument("--long-repeats", type=int, default=1, help="timed steps at lengths >= --long-from (default 1)")
     b.add_argument("--long-from", type=int, default=16384)
     b.add_argument("--timeout", type=float, default=600.0, help="seconds per configuration (default 600)")
-    b.add_argument("--budget", type=float, default=None, help="total seconds; later configurations are skipped")
+    b.add_argument(
+        "--budget",
+        type=float,
+        default=None,
+        help="seconds from the start after which no length beyond --lengths is started",
+    )
     b.add_argument("--mem-limit-mb", type=float, default=None,
                    help="kill a worker above this resident memory (default: 75%% of available memory)")  # fmt: skip
     b.add_argument("--json", metavar="FILE", nargs="?", const="-", help="write the report as JSON (no FILE: stdout)")
