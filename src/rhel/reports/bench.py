@@ -157,6 +157,9 @@ def _worker_parser() -> argparse.ArgumentParser:
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--mem-limit-mb", type=float, default=None, help="RLIMIT_AS for this process (optional)")
+    p.add_argument("--no-remat-ff", action="store_true", help="store the feed-forward activations (HSSM remat_ff off)")
+    p.add_argument("--rhel-chunk", type=int, default=None, help="RHEL's echo block size (default: the core's)")
+    p.add_argument("--compile-only", action="store_true", help="only compile; report XLA's memory analysis")
     return p
 
 
@@ -208,7 +211,13 @@ def _measure(args: argparse.Namespace) -> dict[str, Any]:
             "long_range_pattern",
             options={"length": args.length, "n_train": args.batch_size, "n_val": 1, "n_test": 1},
         ),
-        model=ModelConfig(unit=args.model, num_blocks=args.num_blocks, hidden=args.hidden, state_size=args.state_size),
+        model=ModelConfig(
+            unit=args.model,
+            num_blocks=args.num_blocks,
+            hidden=args.hidden,
+            state_size=args.state_size,
+            remat_ff=not args.no_remat_ff,
+        ),
         optim=OptimConfig(batch_size=args.batch_size),
         gradient=GradientConfig(methods=(args.method,)),
     ).validate()
@@ -219,7 +228,12 @@ def _measure(args: argparse.Namespace) -> dict[str, Any]:
     x = jax.numpy.asarray(np.asarray(dataset.train.inputs[: args.batch_size], np.float32))
     y = jax.numpy.asarray(np.asarray(dataset.train.targets[: args.batch_size]))
     key = jax.random.PRNGKey(args.seed + 1)
-    step = make_train_step(optimizer, make_gradient(METHODS[args.method]), 1.0)
+    gradient = make_gradient(METHODS[args.method])
+    if args.rhel_chunk is not None and args.method.startswith("rhel"):
+        import dataclasses
+
+        gradient = dataclasses.replace(gradient, chunk=args.rhel_chunk)
+    step = make_train_step(optimizer, gradient, 1.0)
     import_rss = current_rss_bytes()
 
     t0 = time.perf_counter()
@@ -234,6 +248,8 @@ def _measure(args: argparse.Namespace) -> dict[str, Any]:
     except Exception:  # noqa: BLE001 - not every backend provides it
         pass
 
+    if args.compile_only:
+        return {"compile_s": compile_s, "xla_memory": xla, "memory_mb": xla.get("temp_size_in_bytes", 0) / 1024**2}
     device = jax.devices()[0]
     gpu = jax.default_backend() != "cpu"
 
