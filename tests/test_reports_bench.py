@@ -62,3 +62,13 @@ def test_ratio_table():
               "results": results}  # fmt: skip
     text = format_bench(report)
     assert "OOM" in text and "0.50" in text and "0.12" in text
+
+
+def test_markdown_table():
+    from rhel.reports.markdown import bench_markdown
+
+    results = [_ok("rhel", 4096, 3.0, 20.0), _ok("bptt", 4096, 4.0, 160.0), _ok("rhel", 8192, 5.0, 30.0),
+               {"method": "bptt", "length": 8192, "status": "oom", "error": "x"}]  # fmt: skip
+    report = {"methods": ["rhel", "bptt"], "lengths": [4096, 8192], "ratios": ratio_table(results), "results": results}
+    text = bench_markdown(report)
+    assert "**0.75**" in text and "**0.12**" in text and "OOM" in text

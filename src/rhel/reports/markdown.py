@@ -48,8 +48,8 @@ def bench_markdown(report: dict[str, Any]) -> str:
 
 def gradcheck_markdown(report: dict[str, Any]) -> str:
     """The summary rows of a gradcheck report."""
-    lines = ["| precision | estimator | ε | min cosine | worst norm ratio (where) | max rel. error | global rel. error |",
-             "|---|---|---|---|---|---|---|"]  # fmt: skip
+    head = "| precision | estimator | ε | min cosine | worst norm ratio (where) | max rel. error | global rel. error |"
+    lines = [head, "|---|---|---|---|---|---|---|"]
     for s in report["summary"]:
         lines.append(
             f"| {s['precision']} | {s['estimator']} | {s['epsilon']:.2g} | {s['min_cosine']:.9f} | "
