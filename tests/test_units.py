@@ -23,7 +23,7 @@ def test_linear_parallel_scan_matches_sequential(complex_state):
     unit_seq = rhel.LinearHRU(3, 16, complex_state=complex_state, scan="sequential", key=KEY)
     unit_par = rhel.LinearHRU(3, 16, complex_state=complex_state, scan="parallel", key=KEY)
     u = _inputs(300)
-    y_seq, y_par = unit_seq(u), unit_par(u)
+    y_seq, y_par = eqx.filter_jit(unit_seq)(u), eqx.filter_jit(unit_par)(u)
     assert float(jnp.max(jnp.abs(y_seq - y_par))) <= 1e-12 * max(1.0, float(jnp.max(jnp.abs(y_seq))))
     # and a plain Python loop of the leapfrog step equations (the reference)
     th = unit_seq.energy_params()
@@ -46,14 +46,14 @@ def test_parallel_scan_gradients_match_sequential():
     def loss(m):
         return jnp.sum(jnp.sin(m(u)))
 
-    g1, g2 = eqx.filter_grad(loss)(unit), eqx.filter_grad(loss)(unit_par)
+    g1, g2 = eqx.filter_jit(eqx.filter_grad(loss))(unit), eqx.filter_jit(eqx.filter_grad(loss))(unit_par)
     for a, b in zip(jax.tree_util.tree_leaves(g1), jax.tree_util.tree_leaves(g2), strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)
 
 
 @pytest.mark.parametrize("make", ["linear", "nonlinear"])
 def test_gradient_method_never_changes_the_output(make):
-    unit = (rhel.LinearHRU(3, 8, key=KEY) if make == "linear" else rhel.NonlinearHRU(3, 8, key=KEY))
+    unit = rhel.LinearHRU(3, 8, key=KEY) if make == "linear" else rhel.NonlinearHRU(3, 8, key=KEY)
     u = _inputs(40)
     ref = unit(u, gradient=rhel.BPTT())
     for method in (rhel.RHEL(), rhel.RHEL(estimator="one_sided"), rhel.CheckpointedBPTT()):
@@ -71,7 +71,11 @@ def _potential(q, th, u):
 def _coupled_params(n=4, m=2, seed=3):
     k = jax.random.split(jax.random.key(seed), 3)
     a = jax.random.normal(k[0], (n, n)) * 0.3
-    return {"inv_mass": jnp.eye(n) + a @ a.T, "stiffness": jnp.eye(n) + 0.2 * (a + a.T), "B": jax.random.normal(k[2], (n, m))}
+    return {
+        "inv_mass": jnp.eye(n) + a @ a.T,
+        "stiffness": jnp.eye(n) + 0.2 * (a + a.T),
+        "B": jax.random.normal(k[2], (n, m)),
+    }
 
 
 def test_energy_hru_runs_and_passes_contract_check():
@@ -86,15 +90,28 @@ def test_energy_hru_detects_kinetic_energy_not_even_in_momentum():
         return 0.5 * jnp.sum(p**2) + jnp.sum(th["v"] * p)  # a linear term in p breaks T(p) = T(-p)
 
     with pytest.raises(rhel.ContractError, match="not even in the momenta"):
-        rhel.EnergyHRU(odd_kinetic, lambda q, th, u: 0.5 * jnp.sum(q**2) - q @ u, {"v": jnp.ones(2)},
-                       state_size=2, in_size=2, key=KEY)
+        rhel.EnergyHRU(
+            odd_kinetic,
+            lambda q, th, u: 0.5 * jnp.sum(q**2) - q @ u,
+            {"v": jnp.ones(2)},
+            state_size=2,
+            in_size=2,
+            key=KEY,
+        )
 
 
 def test_round_trip_check_reports_a_replay_that_does_not_come_back():
     # an explosive quartic potential with a huge step: the forward run overflows, so the replay cannot return
     with pytest.raises(rhel.ContractError, match="does not come back"):
-        rhel.EnergyHRU(lambda p, th: 0.5 * jnp.sum(p**2), lambda q, th, u: jnp.sum(q**4) ** 2 - q @ u, {},
-                       state_size=2, in_size=2, step=50.0, key=KEY)
+        rhel.EnergyHRU(
+            lambda p, th: 0.5 * jnp.sum(p**2),
+            lambda q, th, u: jnp.sum(q**4) ** 2 - q @ u,
+            {},
+            state_size=2,
+            in_size=2,
+            step=50.0,
+            key=KEY,
+        )
 
 
 def test_bad_inputs_raise_clear_errors():
@@ -122,4 +139,8 @@ def test_bad_inputs_raise_clear_errors():
     with pytest.raises(ValueError, match="step must be a positive"):
         rhel.NonlinearHRU(3, 4, step=-1.0, key=KEY)
     with pytest.raises(ValueError, match="scan must be"):
-        rhel.LinearHRU(3, 4, scan="fast", key=KEY)(jnp.zeros((10, 3)))
+        rhel.LinearHRU(3, 4, scan="fast", key=KEY)
+    with pytest.raises(ValueError, match="in_size must be a positive integer"):
+        rhel.EnergyHRU(
+            lambda p, th: jnp.sum(p**2), lambda q, th, u: jnp.sum(q**2), {}, state_size=2, in_size=0, key=KEY
+        )

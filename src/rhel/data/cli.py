@@ -66,9 +66,7 @@ def cmd_fetch(args: argparse.Namespace) -> int:
 def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """Add ``data`` with its sub-commands ``list``, ``info NAME`` and ``fetch NAME``."""
     parser = subparsers.add_parser("data", help="list, describe and download datasets")
-    parser.add_argument(
-        "--data-dir", default=None, help="data directory (default: $RHEL_DATA_DIR or ~/.cache/rhel)"
-    )
+    parser.add_argument("--data-dir", default=None, help="data directory (default: $RHEL_DATA_DIR or ~/.cache/rhel)")
     parser.set_defaults(func=lambda args: (parser.print_help(), 2)[1])
     sub = parser.add_subparsers(dest="data_command", metavar="ACTION")
     common = argparse.ArgumentParser(add_help=False)

@@ -85,9 +85,7 @@ class DatasetInfo:
 
     def summary(self) -> str:
         """A short human-readable block (used by ``rhel data info``)."""
-        size = (
-            f"{self.num_classes} classes" if self.task == "classification" else f"{self.output_dim} outputs"
-        )
+        size = f"{self.num_classes} classes" if self.task == "classification" else f"{self.output_dim} outputs"
         rate = f"{self.sampling_rate:g} Hz" if self.sampling_rate else "n/a"
         lines = [
             f"name:          {self.name}",
@@ -97,9 +95,7 @@ class DatasetInfo:
             f"sampling rate: {rate}",
         ]
         if self.task == "regression":
-            lines.append(
-                f"target stride: one target per {self.target_stride} step(s), at the end of the sequence"
-            )
+            lines.append(f"target stride: one target per {self.target_stride} step(s), at the end of the sequence")
         lines += [f"description:   {self.description}", f"obtain:        {self.obtain}"]
         return "\n".join(lines)
 
@@ -199,9 +195,7 @@ def check_finite(array: np.ndarray, source: str, mask: np.ndarray | None = None)
         raise DataError(f"{source}: {value} at index {pos} ({count} non-finite value(s) in all)")
 
 
-def encode_labels(
-    raw: np.ndarray, classes: Sequence[str] | None = None
-) -> tuple[np.ndarray, tuple[str, ...]]:
+def encode_labels(raw: np.ndarray, classes: Sequence[str] | None = None) -> tuple[np.ndarray, tuple[str, ...]]:
     """Map raw labels (strings or numbers) to ``int64`` indices into ``classes`` (sorted unique names by
     default).
 

@@ -117,9 +117,7 @@ def _fetch(url: str, tmp: Path, label: str, progress: bool) -> None:
     with _urlopen(url, timeout=_TIMEOUT_S) as response, open(tmp, "wb") as out:
         total = response.headers.get("Content-Length") if getattr(response, "headers", None) else None
         total = int(total) if total and str(total).isdigit() else None
-        with tqdm(
-            total=total, unit="B", unit_scale=True, desc=label, disable=not progress, leave=False
-        ) as bar:
+        with tqdm(total=total, unit="B", unit_scale=True, desc=label, disable=not progress, leave=False) as bar:
             while chunk := response.read(_CHUNK):
                 out.write(chunk)
                 bar.update(len(chunk))

@@ -54,9 +54,7 @@ BONN_INFO = DatasetInfo(
         "B (eyes closed), C, D (interictal), E (seizure), 100 each; 70/15/15 split by seed, stratified. "
         "Chance = 1/5 (binary=True: E vs rest, majority 0.8)."
     ),
-    obtain=(
-        f"`rhel data fetch bonn_eeg` downloads {BONN_ZIP.urls[0]} into <data_dir>/bonn-eeg/ (sha256 checked)."
-    ),
+    obtain=(f"`rhel data fetch bonn_eeg` downloads {BONN_ZIP.urls[0]} into <data_dir>/bonn-eeg/ (sha256 checked)."),
 )
 DELHI_INFO = DatasetInfo(
     name="delhi_eeg",
@@ -71,10 +69,7 @@ DELHI_INFO = DatasetInfo(
         "each; "
         "70/15/15 split by seed, stratified. Chance = 1/3."
     ),
-    obtain=(
-        f"`rhel data fetch delhi_eeg` downloads {DELHI_ZIP.urls[0]} into <data_dir>/delhi-eeg/ "
-        "(sha256 checked)."
-    ),
+    obtain=(f"`rhel data fetch delhi_eeg` downloads {DELHI_ZIP.urls[0]} into <data_dir>/delhi-eeg/ (sha256 checked)."),
 )
 
 

@@ -111,9 +111,7 @@ def read_ts(path: Path) -> RawSplit:
             continue
         if not in_data:
             if not line.startswith("@"):
-                raise DataError(
-                    f"{source}, line {lineno}: expected an @ header line before @data, got {line[:40]!r}"
-                )
+                raise DataError(f"{source}, line {lineno}: expected an @ header line before @data, got {line[:40]!r}")
             key, _, value = line[1:].partition(" ")
             key = key.lower()
             if key == "data":
@@ -196,9 +194,7 @@ def read_ucr_text(path: Path) -> RawSplit:
             if width is None:
                 width = len(tokens)
             elif len(tokens) != width:
-                raise DataError(
-                    f"{source}, line {lineno}: {len(tokens)} columns, previous rows have {width} (ragged)"
-                )
+                raise DataError(f"{source}, line {lineno}: {len(tokens)} columns, previous rows have {width} (ragged)")
             labels.append(_label_text(tokens[0]))
             values = _to_float(tokens[1:], source, f"line {lineno}")
             series.append(_clean_case(values[:, None], f"{source}, line {lineno}", len(series)))
@@ -214,9 +210,7 @@ def _per_dimension_files(folder: Path, name: str, split: str) -> list[Path]:
         if m and m["name"] == name and m["split"].upper() == split:
             found[int(m["dim"])] = p
     if found and sorted(found) != list(range(1, len(found) + 1)):
-        raise DataError(
-            f"{folder}: per-dimension files of {name} {split} are not numbered 1..D: {sorted(found)}"
-        )
+        raise DataError(f"{folder}: per-dimension files of {name} {split} are not numbered 1..D: {sorted(found)}")
     return [found[d] for d in sorted(found)]
 
 
@@ -251,9 +245,7 @@ def find_problem(folder: Path, name: str | None = None) -> tuple[str, str]:
     raise DataError(f"{folder}: no {name}_TRAIN file (.ts, .arff, Dimension<d> .arff, .tsv or .txt)")
 
 
-def read_problem(
-    folder: Path, name: str | None = None, fmt: str | None = None
-) -> tuple[str, dict[str, RawSplit]]:
+def read_problem(folder: Path, name: str | None = None, fmt: str | None = None) -> tuple[str, dict[str, RawSplit]]:
     """Read both splits (``TRAIN``, ``TEST``) of an archive problem folder; returns ``(name, {split:
     RawSplit})``."""
     detected, auto_fmt = find_problem(folder, name)
@@ -267,9 +259,7 @@ def read_problem(
             parts = [read_arff(p) for p in files]
             for p, part in zip(files[1:], parts[1:], strict=True):
                 if len(part.series) != len(parts[0].series):
-                    raise DataError(
-                        f"{p}: {len(part.series)} cases, {files[0].name} has {len(parts[0].series)}"
-                    )
+                    raise DataError(f"{p}: {len(part.series)} cases, {files[0].name} has {len(parts[0].series)}")
                 if not np.array_equal(part.labels, parts[0].labels):
                     i = int(np.flatnonzero(part.labels != parts[0].labels)[0])
                     raise DataError(f"{p}: label of case {i} differs from {files[0].name}")

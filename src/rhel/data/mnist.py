@@ -64,9 +64,7 @@ FASHION_SYSTEM_DIR = "/usr/share/datasets/fashion-mnist"
 
 def _info(name: str, fashion: bool, permuted: bool) -> DatasetInfo:
     what = "Fashion-MNIST (Zalando, 10 clothing classes)" if fashion else "MNIST handwritten digits"
-    order = (
-        "pixels in a fixed random order (permutation from the seed)" if permuted else "pixels in raster order"
-    )
+    order = "pixels in a fixed random order (permutation from the seed)" if permuted else "pixels in raster order"
     folder = "fashion-mnist" if fashion else "mnist"
     extra = f", or install Debian's dataset-fashion-mnist ({FASHION_SYSTEM_DIR})" if fashion else ""
     return DatasetInfo(
@@ -107,9 +105,7 @@ def read_idx(path: Path) -> np.ndarray:
     shape = tuple(int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
     expected = int(np.prod(shape))
     if len(raw) - header != expected:
-        raise DataError(
-            f"{path}: {len(raw) - header} data bytes, header shape {shape} needs {expected} (truncated?)"
-        )
+        raise DataError(f"{path}: {len(raw) - header} data bytes, header shape {shape} needs {expected} (truncated?)")
     return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(shape)
 
 
@@ -146,9 +142,7 @@ def load_mnist(
         name = f"permuted_{name}"
     info = _info(name, fashion, permuted)
     if scale == "standard":
-        info = dataclasses.replace(
-            info, description=info.description.replace("scaled to [0, 1]", "standardised")
-        )
+        info = dataclasses.replace(info, description=info.description.replace("scaled to [0, 1]", "standardised"))
     is_test = np.arange(x.shape[0]) >= n_train
     return build_splits(
         info, x, labels, None, seed=seed, test_index=is_test, val_fraction=val_fraction, source=str(root)

@@ -91,9 +91,7 @@ class _NumpyOnlyUnpickler(pickle.Unpickler):
 
 def _subject_files(root: Path) -> list[Path]:
     base = root / "PPG_FieldStudy" if (root / "PPG_FieldStudy").is_dir() else root
-    files = [
-        p for p in base.glob("S*/S*.pkl") if re.fullmatch(r"S(\d+)\.pkl", p.name) and p.parent.name == p.stem
-    ]
+    files = [p for p in base.glob("S*/S*.pkl") if re.fullmatch(r"S(\d+)\.pkl", p.name) and p.parent.name == p.stem]
     return sorted(files, key=lambda p: int(p.stem[1:]))
 
 
@@ -116,9 +114,7 @@ def read_subject(path: Path, trusted: dict[str, str], trust_local: bool) -> dict
     if expected is not None:
         got = file_digest(path)
         if got != expected:
-            raise DataError(
-                f"{path}: sha256 {got} does not match the recorded {expected}; refusing to unpickle it"
-            )
+            raise DataError(f"{path}: sha256 {got} does not match the recorded {expected}; refusing to unpickle it")
     elif not trust_local:
         raise DataError(
             f"{path}: no known checksum for this pickle, and unpickling can run code. Fetch the archive with "
@@ -141,9 +137,7 @@ def _scale(x: np.ndarray) -> np.ndarray:
     return np.zeros_like(x) if hi == lo else 2.0 * (x - lo) / (hi - lo) - 1.0
 
 
-def subject_arrays(
-    data: dict[str, Any], source: str, scale_targets: bool = True
-) -> tuple[np.ndarray, np.ndarray]:
+def subject_arrays(data: dict[str, Any], source: str, scale_targets: bool = True) -> tuple[np.ndarray, np.ndarray]:
     """``(T, 6)`` inputs at 64 Hz in [-1, 1] and ``(T // 128,)`` labels of one subject (see module doc)."""
     try:
         wrist = data["signal"]["wrist"]
@@ -155,14 +149,10 @@ def subject_arrays(
     except (KeyError, TypeError) as e:
         raise DataError(f"{source}: missing wrist signal {e}") from None
     if parts[0].shape[1] != 3 or any(p.shape[1] != 1 for p in parts[1:]):
-        raise DataError(
-            f"{source}: wrist channels {[p.shape[1] for p in parts]}, expected ACC 3, BVP/EDA/TEMP 1"
-        )
+        raise DataError(f"{source}: wrist channels {[p.shape[1] for p in parts]}, expected ACC 3, BVP/EDA/TEMP 1")
     length = min(p.shape[0] for p in parts)
     if max(p.shape[0] for p in parts) - length > RATE * 4:
-        raise DataError(
-            f"{source}: modality lengths at 64 Hz differ by more than 4 s: {[p.shape[0] for p in parts]}"
-        )
+        raise DataError(f"{source}: modality lengths at 64 Hz differ by more than 4 s: {[p.shape[0] for p in parts]}")
     x = np.concatenate([p[:length] for p in parts], axis=1)
     labels = np.asarray(data["label"], dtype=np.float64).reshape(-1)
     if labels.size == 0:
@@ -173,9 +163,7 @@ def subject_arrays(
     return x, labels
 
 
-def _windows(
-    x: np.ndarray, y: np.ndarray, window: int, stride: int, every: int
-) -> tuple[np.ndarray, np.ndarray]:
+def _windows(x: np.ndarray, y: np.ndarray, window: int, stride: int, every: int) -> tuple[np.ndarray, np.ndarray]:
     starts = np.arange(0, x.shape[0] - window + 1, stride)
     xs = np.stack([x[s : s + window] for s in starts]) if starts.size else np.zeros((0, window, x.shape[1]))
     ys = (
@@ -198,9 +186,7 @@ def load_ppg(
 ) -> Dataset:
     """Load PPG-DaLiA windows with the seeded per-subject contiguous split (see module doc)."""
     if window % label_every or stride % label_every:
-        raise ValueError(
-            f"window ({window}) and stride ({stride}) must be multiples of label_every ({label_every})"
-        )
+        raise ValueError(f"window ({window}) and stride ({stride}) must be multiples of label_every ({label_every})")
     files = _subject_files(root)
     if not files:
         raise DataError(f"{root}: no PPG_FieldStudy/S{{i}}/S{{i}}.pkl files")
@@ -253,6 +239,4 @@ def fetch_ppg(folder: Path, progress: bool = True) -> Path:
 
 
 def specs() -> list[DatasetSpec]:
-    return [
-        DatasetSpec(INFO, load_ppg, folders=("ppg_dalia", "ppg-dalia", "PPG_FieldStudy"), fetch=fetch_ppg)
-    ]
+    return [DatasetSpec(INFO, load_ppg, folders=("ppg_dalia", "ppg-dalia", "PPG_FieldStudy"), fetch=fetch_ppg)]

@@ -64,9 +64,7 @@ def _spec(name: str) -> DatasetSpec:
     lowered = {k.lower(): k for k in reg}
     if name.lower() in lowered:
         return reg[lowered[name.lower()]]
-    raise KeyError(
-        f"unknown dataset {name!r}; known: {', '.join(sorted(reg))} (or give a path to your own data)"
-    )
+    raise KeyError(f"unknown dataset {name!r}; known: {', '.join(sorted(reg))} (or give a path to your own data)")
 
 
 def list_datasets() -> list[str]:
@@ -156,9 +154,7 @@ def _load_npz(path: Path, seed: int, val_fraction: float, task: str | None) -> D
             t = arrays[key]
             arrays[key] = t.reshape(t.shape[0], 1, 1) if t.ndim == 1 else t[:, None, :] if t.ndim == 2 else t
     xt = arrays["x_train"]
-    n_classes = (
-        int(max(arrays["y_train"].max(), arrays["y_test"].max())) + 1 if task == "classification" else None
-    )
+    n_classes = int(max(arrays["y_train"].max(), arrays["y_test"].max())) + 1 if task == "classification" else None
     info = DatasetInfo(
         name=path.stem,
         task=task,  # type: ignore[arg-type]
@@ -172,9 +168,7 @@ def _load_npz(path: Path, seed: int, val_fraction: float, task: str | None) -> D
     )
     if "x_val" in arrays:
         parts = {
-            s: make_split(
-                arrays[f"x_{s}"], arrays[f"y_{s}"], arrays.get(f"mask_{s}"), info.task, f"{path} ({s})"
-            )
+            s: make_split(arrays[f"x_{s}"], arrays[f"y_{s}"], arrays.get(f"mask_{s}"), info.task, f"{path} ({s})")
             for s in ("train", "val", "test")
         }
         return Dataset(info, parts["train"], parts["val"], parts["test"])
@@ -190,9 +184,7 @@ def _load_npz(path: Path, seed: int, val_fraction: float, task: str | None) -> D
             ]
         )
     is_test = np.arange(x.shape[0]) >= xt.shape[0]
-    return build_splits(
-        info, x, t, mask, seed=seed, test_index=is_test, val_fraction=val_fraction, source=str(path)
-    )
+    return build_splits(info, x, t, mask, seed=seed, test_index=is_test, val_fraction=val_fraction, source=str(path))
 
 
 def load_path(path: Path, seed: int = 0, format: str | None = None, **options: Any) -> Dataset:  # noqa: A002

@@ -78,9 +78,7 @@ PAPER_PROBLEMS = tuple(k for k in UEA_PROBLEMS if k != "HandMovementDirection")
 
 def _load(root: Path, seed: int = 0, *, resplit: bool = True, dedupe: bool = True, **options: Any) -> Dataset:
     info = _info(root.name)
-    return load_archive_folder(
-        root, info, name=info.name, seed=seed, resplit=resplit, dedupe=dedupe, **options
-    )
+    return load_archive_folder(root, info, name=info.name, seed=seed, resplit=resplit, dedupe=dedupe, **options)
 
 
 def _info(name: str) -> DatasetInfo:
@@ -112,6 +110,5 @@ def _fetch(folder: Path, progress: bool = True) -> Path:
 
 def specs() -> list[DatasetSpec]:
     return [
-        DatasetSpec(info=_info(name), load=_load, folders=(name, f"uea/{name}"), fetch=_fetch)
-        for name in UEA_PROBLEMS
+        DatasetSpec(info=_info(name), load=_load, folders=(name, f"uea/{name}"), fetch=_fetch) for name in UEA_PROBLEMS
     ]

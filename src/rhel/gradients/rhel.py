@@ -119,12 +119,7 @@ class RHEL(AbstractGradient):
             raise ValueError(f"unknown RHEL estimator {self.estimator!r}; choose one of {sorted(ESTIMATORS)}")
         if self.epsilon is not None:
             eps = self.epsilon
-            if (
-                isinstance(eps, bool)
-                or not isinstance(eps, (int, float))
-                or not math.isfinite(eps)
-                or eps <= 0
-            ):
+            if isinstance(eps, bool) or not isinstance(eps, (int, float)) or not math.isfinite(eps) or eps <= 0:
                 raise ValueError(
                     f"RHEL epsilon must be a positive finite number (or None for the default), got {eps!r}"
                 )

@@ -43,27 +43,48 @@ class ClassificationHead(eqx.Module):
 
 
 class RegressionHead(eqx.Module):
-    """Every ``output_step``-th step (``x[output_step-1::output_step]``) → linear → tanh; MSE loss and metric.
+    """Read the sequence every ``output_step`` steps → linear → tanh; MSE loss and metric.
 
-    The targets of a sequence of length ``L`` have ``L // output_step`` rows.
+    The ``T`` outputs are the states at the ends of the last ``T`` blocks of ``output_step`` steps: output ``k`` is
+    read at step ``L - 1 - (T - 1 - k) * output_step`` (the convention of ``rhel.data``'s regression targets). With
+    ``output_len=None``, ``T = L // output_step``, and when ``L`` is a multiple of ``output_step`` this is the paper's
+    ``x[output_step-1::output_step]``.
     """
 
     linear: eqx.nn.Linear
     output_step: int = eqx.field(static=True)
+    output_len: int | None = eqx.field(static=True)
 
     task: ClassVar[str] = "regression"
     metric_name: ClassVar[str] = "mse"
     higher_is_better: ClassVar[bool] = False
 
-    def __init__(self, hidden: int, out_size: int, *, output_step: int = 1, dtype=None, key: PRNGKeyArray):
+    def __init__(
+        self,
+        hidden: int,
+        out_size: int,
+        *,
+        output_step: int = 1,
+        output_len: int | None = None,
+        dtype=None,
+        key: PRNGKeyArray,
+    ):
         if output_step < 1:
             raise ValueError(f"output_step must be a positive integer, got {output_step}")
+        if output_len is not None and output_len < 1:
+            raise ValueError(f"output_len must be a positive integer, got {output_len}")
         self.linear = eqx.nn.Linear(hidden, out_size, dtype=dtype, key=key)
         self.output_step = output_step
+        self.output_len = output_len
 
     def __call__(self, x: Float[Array, "L H"], mask: Bool[Array, " L"] | None = None) -> Float[Array, "T O"]:
-        del mask  # every output step is scored; a mask has no meaning for a per-step target here
-        picked = x[self.output_step - 1 :: self.output_step]
+        del mask  # every output step is scored
+        length, step = x.shape[0], self.output_step
+        count = length // step if self.output_len is None else self.output_len
+        first = length - 1 - (count - 1) * step
+        if first < 0 or count < 1:
+            raise ValueError(f"{count} outputs every {step} steps do not fit in a sequence of length {length}")
+        picked = x[first::step][:count]
         return jnp.tanh(jax.vmap(self.linear)(picked))
 
     @staticmethod

@@ -58,6 +58,8 @@ class HSSM(eqx.Module):
       (e.g. ``complex_state``, ``train_step`` for linear HRUs, ``step`` for nonlinear ones).
     - `time_channel`: concatenate ``t / L`` to the inputs.
     - `dropout`: dropout probability after GELU and after the GLU.
+    - `output_step`, `output_len`: (regression) read the last `output_len` blocks of `output_step` steps (see
+      :class:`RegressionHead`).
     - `remat_ff`: recompute the feed-forward parts in the backward pass instead of storing them.
     - `key`: the PRNG key for the initialisation (keyword only).
     """
@@ -81,6 +83,7 @@ class HSSM(eqx.Module):
         time_channel: bool = False,
         dropout: float = 0.05,
         output_step: int = 1,
+        output_len: int | None = None,
         remat_ff: bool = True,
         dtype=None,
         key: PRNGKeyArray,
@@ -96,6 +99,8 @@ class HSSM(eqx.Module):
             raise ValueError(f"unknown task {task!r}; expected 'classification' or 'regression'")
         k_enc, k_head, *k_blocks = jax.random.split(key, 2 + num_blocks)
         options = dict(unit_options or {})
+        if dtype is not None and isinstance(unit, str):
+            options.setdefault("dtype", dtype)
         self.time_channel = time_channel
         self.encoder = eqx.nn.Linear(in_size + int(time_channel), hidden, dtype=dtype, key=k_enc)
         blocks = []
@@ -103,15 +108,15 @@ class HSSM(eqx.Module):
             k_unit, k_ff = jax.random.split(k)
             hru = make_unit(unit, hidden, state_size, key=k_unit, **options)
             blocks.append(
-                HSSMBlock(
-                    hidden, hru, dropout=dropout, axis_name=BATCH_AXIS, remat_ff=remat_ff, dtype=dtype, key=k_ff
-                )
+                HSSMBlock(hidden, hru, dropout=dropout, axis_name=BATCH_AXIS, remat_ff=remat_ff, dtype=dtype, key=k_ff)
             )
         self.blocks = tuple(blocks)
         if task == "classification":
             self.head = ClassificationHead(hidden, out_size, dtype=dtype, key=k_head)
         else:
-            self.head = RegressionHead(hidden, out_size, output_step=output_step, dtype=dtype, key=k_head)
+            self.head = RegressionHead(
+                hidden, out_size, output_step=output_step, output_len=output_len, dtype=dtype, key=k_head
+            )
 
     @property
     def task(self) -> str:

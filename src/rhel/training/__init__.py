@@ -9,4 +9,13 @@ from rhel.training.loop import NonFiniteError as NonFiniteError
 from rhel.training.loop import RunResult as RunResult
 from rhel.training.loop import train_run as train_run
 
-__all__ = ["ConfigError", "NonFiniteError", "RunResult", "TrainConfig", "expand", "load_config", "save_config", "train_run"]
+__all__ = [
+    "ConfigError",
+    "NonFiniteError",
+    "RunResult",
+    "TrainConfig",
+    "expand",
+    "load_config",
+    "save_config",
+    "train_run",
+]

@@ -28,17 +28,27 @@ def register(subparsers) -> None:
             "written to OUT/<dataset>-<model>-<method>-seed<seed>/."
         ),
     )
-    p.add_argument("--config", metavar="NAME|FILE", help="a shipped config name (see --list-configs) or a .toml/.json file")
+    p.add_argument(
+        "--config", metavar="NAME|FILE", help="a shipped config name (see --list-configs) or a .toml/.json file"
+    )
     p.add_argument("--list-configs", action="store_true", help="list the shipped configs and exit")
     p.add_argument("--model", choices=UNITS, help="HRU type of every block")
     p.add_argument("--dataset", metavar="NAME|PATH", help="a registered dataset name or a path (see `rhel data list`)")
     p.add_argument("--data-dir", metavar="DIR", help="where datasets are cached / found")
-    p.add_argument("--gradient", nargs="+", choices=GRADIENT_METHODS, metavar="METHOD",
-                   help=f"one or more of {', '.join(GRADIENT_METHODS)}")  # fmt: skip
+    p.add_argument(
+        "--gradient",
+        nargs="+",
+        choices=GRADIENT_METHODS,
+        metavar="METHOD",
+        help=f"one or more of {', '.join(GRADIENT_METHODS)}",
+    )
     p.add_argument("--epsilon", type=float, help="RHEL nudging strength (default: the core's default)")
-    p.add_argument("--loss-scale", type=float,
-                   help="multiply the loss by S and divide the gradients by S; the RHEL nudge is relative to the "
-                   "incoming gradient, so S does not change the effective epsilon")  # fmt: skip
+    p.add_argument(
+        "--loss-scale",
+        type=float,
+        help="multiply the loss by S and divide the gradients by S; the RHEL nudge is relative to the "
+        "incoming gradient, so S does not change the effective epsilon",
+    )
     p.add_argument("--seed", nargs="+", type=int, metavar="SEED", help="one or more seeds (one run each)")
     p.add_argument("--float64", action="store_true", default=None, help="train in double precision")
     p.add_argument("--steps", type=int, help="number of optimiser steps")
@@ -47,8 +57,11 @@ def register(subparsers) -> None:
     p.add_argument("--batch-size", type=int)
     p.add_argument("--lr", type=float, help="Adam learning rate")
     p.add_argument("--out", metavar="DIR", help="output directory (default: runs/<config name>)")
-    p.add_argument("--resume", action="store_true",
-                   help="continue the runs in OUT from their checkpoints; finished runs are kept as they are")  # fmt: skip
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue the runs in OUT from their checkpoints; finished runs are kept as they are",
+    )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=train_command)
 
@@ -75,8 +88,13 @@ def resolve_config(args: argparse.Namespace) -> TrainConfig:
         data = replace(data, data_dir=args.data_dir)
     if args.model is not None:
         model = replace(model, unit=args.model)
-    overrides = {"steps": args.steps, "eval_every": args.eval_every, "patience": args.patience,
-                 "batch_size": args.batch_size, "lr": args.lr}  # fmt: skip
+    overrides = {
+        "steps": args.steps,
+        "eval_every": args.eval_every,
+        "patience": args.patience,
+        "batch_size": args.batch_size,
+        "lr": args.lr,
+    }
     optim = replace(optim, **{k: v for k, v in overrides.items() if v is not None})
     if args.gradient is not None:
         gradient = replace(gradient, methods=tuple(dict.fromkeys(args.gradient)))
@@ -127,8 +145,9 @@ def train_command(args: argparse.Namespace) -> int:
         try:
             if seed not in datasets:
                 datasets[seed] = load_dataset(single, seed)
-            result = train_run(single, run_dir, dataset=datasets[seed], resume=args.resume,
-                               progress=not args.no_progress)  # fmt: skip
+            result = train_run(
+                single, run_dir, dataset=datasets[seed], resume=args.resume, progress=not args.no_progress
+            )
         except (NonFiniteError, FileNotFoundError, KeyError, ValueError) as error:
             failures += 1
             print(f"  {run_dir.name}: FAILED: {error}", file=sys.stderr)
@@ -176,6 +195,8 @@ def results_command(args: argparse.Namespace) -> int:
         print(f"rhel results: {error}", file=sys.stderr)
         return 2
     print(summary["markdown"], end="")
-    print(f"{len(summary['runs'])} run(s); wrote {out}/results.md, {out}/results.csv"
-          + (f" and {len(summary['pngs'])} plot(s)" if summary["pngs"] else ""))  # fmt: skip
+    print(
+        f"{len(summary['runs'])} run(s); wrote {out}/results.md, {out}/results.csv"
+        + (f" and {len(summary['pngs'])} plot(s)" if summary["pngs"] else "")
+    )
     return 0 if summary["runs"] else 1

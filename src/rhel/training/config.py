@@ -58,8 +58,12 @@ class DataConfig:
 
 @dataclass(frozen=True)
 class ModelConfig:
-    """The HSSM's architecture (paper-notes §4c). ``complex_state``/``train_step`` apply to linear HRUs, ``step`` to
-    nonlinear ones (``None``: the unit's default)."""
+    """The HSSM's architecture (paper-notes §4c).
+
+    ``complex_state`` applies to linear HRUs, ``step`` (the leapfrog time step; ``None``: the unit's default) to
+    nonlinear ones; ``train_step`` to both. ``output_step`` (regression) is the number of input steps per output;
+    ``None`` takes the dataset's ``target_stride``.
+    """
 
     unit: str = "linear"
     num_blocks: int = 2
@@ -67,7 +71,7 @@ class ModelConfig:
     state_size: int = 16
     time_channel: bool = False
     dropout: float = 0.05
-    output_step: int = 1
+    output_step: int | None = None
     remat_ff: bool = True
     complex_state: bool = True
     train_step: bool = True
@@ -97,15 +101,20 @@ class OptimConfig:
 class GradientConfig:
     """Gradient methods to run (one run each) and the RHEL settings.
 
-    ``epsilon`` is the RHEL nudging strength (``None``: the core's default). ``loss_scale`` multiplies the loss
-    before differentiation and divides the gradients after it. Because the core's RHEL scales its nudge relative to
-    the size of the incoming gradient, a loss scale leaves the effective nudge unchanged: it only moves the
-    floating-point range in which the gradients are computed. (The official code's loss scale multiplied the
-    effective ε by the scale.)
+    ``epsilon`` is the RHEL nudging strength (``None``: the core's default, see ``rhel.default_epsilon``).
+    ``relative_epsilon`` (default ``True``) scales the nudge relative to the size of the incoming gradient, so that
+    its largest entry is ``epsilon`` in state units (``rhel.RHEL(relative=True)``); ``False`` is the paper's and the
+    official code's convention, nudge = ``epsilon`` × the loss gradient.
+
+    ``loss_scale`` multiplies the loss before differentiation and divides the gradients after it. With a relative
+    ε (the default) a loss scale leaves the RHEL nudge unchanged: it only moves the floating-point range in which
+    gradients are computed. With ``relative_epsilon = false`` it multiplies the effective nudge by ``loss_scale``,
+    which is what the official code's loss scale did silently (paper-notes §6).
     """
 
     methods: tuple[str, ...] = ("rhel",)
     epsilon: float | None = None
+    relative_epsilon: bool = True
     loss_scale: float = 1.0
 
 
@@ -128,7 +137,7 @@ class TrainConfig:
         if m.unit not in UNITS:
             problems.append(f"model.unit must be one of {UNITS}, got {m.unit!r}")
         for name in ("num_blocks", "hidden", "state_size", "output_step"):
-            if getattr(m, name) < 1:
+            if getattr(m, name) is not None and getattr(m, name) < 1:
                 problems.append(f"model.{name} must be >= 1, got {getattr(m, name)}")
         if not 0.0 <= m.dropout < 1.0:
             problems.append(f"model.dropout must lie in [0, 1), got {m.dropout}")
@@ -162,9 +171,7 @@ class TrainConfig:
 def expand(config: TrainConfig) -> list[TrainConfig]:
     """One single-run config (one seed, one gradient method) per seed × method, methods outermost."""
     return [
-        dataclasses.replace(
-            config, seeds=(seed,), gradient=dataclasses.replace(config.gradient, methods=(method,))
-        )
+        dataclasses.replace(config, seeds=(seed,), gradient=dataclasses.replace(config.gradient, methods=(method,)))
         for method in config.gradient.methods
         for seed in config.seeds
     ]
@@ -327,7 +334,7 @@ def load_config(name_or_path: str | Path) -> TrainConfig:
     return config_from_dict(data).validate()
 
 
-def make_gradient(method: str, epsilon: float | None = None) -> Any:
+def make_gradient(method: str, epsilon: float | None = None, relative: bool = True) -> Any:
     """The gradient-method object for a config/CLI name (the only place names become objects)."""
     import rhel
 
@@ -337,5 +344,5 @@ def make_gradient(method: str, epsilon: float | None = None) -> Any:
         return rhel.CheckpointedBPTT()
     estimators = {"rhel": "central", "rhel-one-sided": "one_sided", "rhel-richardson": "richardson"}
     if method in estimators:
-        return rhel.RHEL(epsilon=epsilon, estimator=estimators[method])
+        return rhel.RHEL(epsilon=epsilon, estimator=estimators[method], relative=relative)
     raise ConfigError(f"unknown gradient method {method!r}; expected one of {GRADIENT_METHODS}")

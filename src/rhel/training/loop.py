@@ -27,7 +27,7 @@ import optax
 
 from rhel.models import HSSM, apply_batch, batch_loss
 from rhel.training.checkpoints import atomic_serialise, atomic_write_text, load_checkpoint, save_checkpoint
-from rhel.training.config import ModelConfig, OptimConfig, TrainConfig, config_to_dict, make_gradient
+from rhel.training.config import ConfigError, ModelConfig, OptimConfig, TrainConfig, config_to_dict, make_gradient
 
 METRICS_FILE = "metrics.jsonl"
 FINAL_FILE = "final.json"
@@ -96,13 +96,26 @@ def make_optimizer(optim: OptimConfig) -> optax.GradientTransformation:
     return optax.adam(lr)
 
 
-def build_model(model: ModelConfig, info: Any, *, key) -> tuple[HSSM, eqx.nn.State]:
-    """The HSSM for a dataset's ``info`` (channels, task, classes / output dimension) and its BatchNorm state."""
+def build_model(model: ModelConfig, dataset: Any, *, key) -> tuple[HSSM, eqx.nn.State]:
+    """The HSSM for a dataset (channels, task, classes / output shape from its ``info`` and targets) and its
+    BatchNorm state."""
+    info = dataset.info
     if model.unit == "linear":
         unit_options = {"complex_state": model.complex_state, "train_step": model.train_step}
     else:
-        unit_options = {} if model.step is None else {"step": model.step}
-    out_size = info.num_classes if info.task == "classification" else info.output_dim
+        unit_options = {"train_step": model.train_step, **({} if model.step is None else {"step": model.step})}
+    output_step, output_len = 1, None
+    if info.task == "classification":
+        out_size = info.num_classes
+    else:
+        out_size = info.output_dim
+        stride = getattr(info, "target_stride", 1)
+        output_step = stride if model.output_step is None else model.output_step
+        if output_step != stride:
+            raise ConfigError(
+                f"model.output_step = {output_step} but dataset {info.name!r} has one target every {stride} steps"
+            )
+        output_len = int(np.shape(dataset.train.targets)[1])
     return eqx.nn.make_with_state(HSSM)(
         info.channels,
         out_size,
@@ -114,7 +127,8 @@ def build_model(model: ModelConfig, info: Any, *, key) -> tuple[HSSM, eqx.nn.Sta
         unit_options=unit_options,
         time_channel=model.time_channel,
         dropout=model.dropout,
-        output_step=model.output_step,
+        output_step=output_step,
+        output_len=output_len,
         remat_ff=model.remat_ff,
         key=key,
     )
@@ -201,10 +215,10 @@ def make_train_step(optimizer: optax.GradientTransformation, gradient: Any, loss
 
 
 @functools.lru_cache(maxsize=16)
-def _cached_train_step(optim: OptimConfig, method: str, epsilon: float | None, loss_scale: float):
+def _cached_train_step(optim: OptimConfig, method: str, epsilon: float | None, relative: bool, loss_scale: float):
     # One jitted step per (optimiser, method) settings: runs that differ only in seed, data or model shapes reuse
     # its compilation cache (a fresh closure per run would recompile every time).
-    return make_train_step(make_optimizer(optim), make_gradient(method, epsilon), loss_scale)
+    return make_train_step(make_optimizer(optim), make_gradient(method, epsilon, relative), loss_scale)
 
 
 @eqx.filter_jit
@@ -229,9 +243,7 @@ def evaluate(model: HSSM, state: eqx.nn.State, arrays, batch_size: int) -> tuple
         idx = np.arange(start, start + batch_size)
         valid = (idx < n).astype(inputs.dtype)
         idx = np.minimum(idx, n - 1)
-        loss, metric = _eval_batch(
-            model, state, inputs[idx], targets[idx], None if mask is None else mask[idx], valid
-        )
+        loss, metric = _eval_batch(model, state, inputs[idx], targets[idx], None if mask is None else mask[idx], valid)
         total_loss += float(loss)
         total_metric += float(metric)
     return total_loss / n, total_metric / n
@@ -296,10 +308,19 @@ def train_run(
     test_arrays = _arrays(dataset.test, dtype)
 
     init_key, data_key, dropout_key = jax.random.split(jax.random.PRNGKey(seed), 3)
-    model, state = build_model(config.model, info, key=init_key)
+    model, state = build_model(config.model, dataset, key=init_key)
     optimizer = make_optimizer(optim)
     opt_state = optimizer.init(eqx.filter(model, eqx.is_inexact_array))
-    train_step = _cached_train_step(optim, method, config.gradient.epsilon, config.gradient.loss_scale)
+    gradient = config.gradient
+    # only the optimiser's own settings key the cache (not eval_every, patience, batch sizes, or steps when unused)
+    optim_key = dataclasses.replace(
+        OptimConfig(),
+        lr=optim.lr,
+        schedule=optim.schedule,
+        warmup_steps=optim.warmup_steps,
+        steps=optim.steps if optim.schedule != "constant" else OptimConfig().steps,
+    )
+    train_step = _cached_train_step(optim_key, method, gradient.epsilon, gradient.relative_epsilon, gradient.loss_scale)
     order = BatchOrder(data_key, train_arrays[0].shape[0], optim.batch_size)
     higher_is_better = model.head.higher_is_better
     metric_name = model.head.metric_name
@@ -346,8 +367,10 @@ def train_run(
             if not math.isfinite(loss):
                 _append(metrics_path, {"step": step + 1, "event": "non_finite_loss", "loss": repr(loss)})
                 last = _checkpoint_step(run_dir)
-                kept = "no checkpoint was written yet" if last is None else (
-                    f"the last good checkpoint (step {last}) is kept in {run_dir}"
+                kept = (
+                    "no checkpoint was written yet"
+                    if last is None
+                    else (f"the last good checkpoint (step {last}) is kept in {run_dir}")
                 )
                 raise NonFiniteError(
                     f"training loss is {loss} at step {step + 1} ({method}, seed {seed}); stopping. {kept}. "
@@ -373,8 +396,13 @@ def train_run(
                 train_losses, train_metrics = [], []
                 if improved(val_metric):
                     test_loss, test_metric = evaluate(model, state, test_arrays, optim.eval_batch_size)
-                    best = {"step": step, "val_metric": val_metric, "val_loss": val_loss,
-                            "test_metric": test_metric, "test_loss": test_loss}  # fmt: skip
+                    best = {
+                        "step": step,
+                        "val_metric": val_metric,
+                        "val_loss": val_loss,
+                        "test_metric": test_metric,
+                        "test_loss": test_loss,
+                    }
                     evals_since_best = 0
                     record.update(test_loss=test_loss, **{f"test_{metric_name}": test_metric})
                     atomic_serialise(run_dir / BEST_MODEL_FILE, (model, state))

@@ -91,13 +91,26 @@ def aggregate(runs: list[dict[str, Any]], *, ddof: int = 0) -> list[Row]:
         values = np.array([m["test_metric"] for m in members], dtype=float)
         std = float(np.std(values, ddof=ddof)) if values.size > ddof else float("nan")
         rows.append(
-            Row(dataset, unit, gradient, metrics.pop(), tuple(seeds), tuple(values), float(values.mean()), std, ddof)
+            Row(
+                dataset,
+                unit,
+                gradient,
+                metrics.pop(),
+                tuple(seeds),
+                tuple(map(float, values)),
+                float(values.mean()),
+                std,
+                ddof,
+            )
         )
     return sorted(rows, key=lambda r: (r.dataset, r.unit, _order(r.gradient)))
 
 
+_SCALES = {"accuracy": (100.0, "accuracy (%)"), "mse": (100.0, "MSE ×10⁻²")}
+
+
 def _scale(metric: str) -> tuple[float, str]:
-    return (100.0, "accuracy (%)") if metric == "accuracy" else (100.0, "MSE ×10⁻²") if metric == "mse" else (1.0, metric)
+    return _SCALES.get(metric, (1.0, metric))
 
 
 def to_markdown(rows: list[Row]) -> str:
@@ -129,10 +142,20 @@ def to_csv(rows: list[Row]) -> str:
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(["dataset", "unit", "gradient", "metric", "n", "mean", "std", "ddof", "seeds", "values"])
     for r in rows:
-        writer.writerow([
-            r.dataset, r.unit, r.gradient, r.metric, len(r.values), repr(r.mean), repr(r.std), r.ddof,
-            " ".join(map(str, r.seeds)), " ".join(repr(v) for v in r.values),
-        ])  # fmt: skip
+        writer.writerow(
+            [
+                r.dataset,
+                r.unit,
+                r.gradient,
+                r.metric,
+                len(r.values),
+                repr(r.mean),
+                repr(r.std),
+                r.ddof,
+                " ".join(map(str, r.seeds)),
+                " ".join(repr(v) for v in r.values),
+            ]
+        )
     return out.getvalue()
 
 
@@ -172,10 +195,16 @@ def plot_curves(runs: list[dict[str, Any]], out_dir: str | Path) -> list[Path]:
             label = f"{UNIT_LABELS.get(group[0], group[0])} {METHOD_LABELS.get(group[1], group[1])}"
             first = group not in labelled
             labelled.add(group)
-            ax_loss.plot(steps, [r["train_loss"] for r in records], color=colour, alpha=0.8,
-                         label=label if first else None)  # fmt: skip
-            ax_val.plot(steps, [r[f"val_{run['metric']}"] for r in records], color=colour, alpha=0.8,
-                        label=label if first else None)  # fmt: skip
+            ax_loss.plot(
+                steps, [r["train_loss"] for r in records], color=colour, alpha=0.8, label=label if first else None
+            )
+            ax_val.plot(
+                steps,
+                [r[f"val_{run['metric']}"] for r in records],
+                color=colour,
+                alpha=0.8,
+                label=label if first else None,
+            )
         ax_loss.set(xlabel="step", ylabel="training loss", title=f"{dataset}: training loss")
         ax_val.set(xlabel="step", ylabel=f"validation {members[0]['metric']}", title=f"{dataset}: validation")
         for ax in (ax_loss, ax_val):

@@ -15,6 +15,13 @@ from rhel.gradients.base import AbstractGradient
 from rhel.gradients.bptt import BPTT
 
 
+def check_sizes(owner: str, **sizes: int) -> None:
+    """Raise a ValueError naming the first size that is not a positive integer."""
+    for name, v in sizes.items():
+        if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+            raise ValueError(f"{owner} {name} must be a positive integer, got {v!r}")
+
+
 def check_finite(x: Array, what: str) -> Array:
     """Raise (also under ``jit``/``vmap``) if ``x`` holds NaN or Inf, naming ``what``."""
     return eqx.error_if(x, ~jnp.all(jnp.isfinite(x)), f"{what} contains NaN or Inf")
@@ -85,9 +92,7 @@ class AbstractHRU(eqx.Module):
         if u.shape[0] == 0:
             raise ValueError(f"{type(self).__name__} got an empty input sequence (length 0)")
         if not jnp.issubdtype(u.dtype, jnp.floating):
-            raise TypeError(
-                f"{type(self).__name__} expects a floating-point input sequence, got dtype {u.dtype}"
-            )
+            raise TypeError(f"{type(self).__name__} expects a floating-point input sequence, got dtype {u.dtype}")
         u = check_finite(u, f"the input sequence of {type(self).__name__}")
         theta = self.energy_params()
         drive, readout = self.drive_matrix(), self.readout_matrix()

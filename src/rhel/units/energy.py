@@ -14,7 +14,7 @@ from jaxtyping import Array, PRNGKeyArray
 
 from rhel.gradients._core import HamiltonianCore
 from rhel.integrators import leapfrog_step
-from rhel.units.base import AbstractHRU
+from rhel.units.base import AbstractHRU, check_sizes
 
 
 class ContractError(ValueError):
@@ -83,6 +83,7 @@ class EnergyHRU(AbstractHRU):
         if not (isinstance(step, (int, float)) and math.isfinite(step) and step > 0):
             raise ValueError(f"EnergyHRU step must be a positive finite number, got {step!r}")
         out_size = state_size if out_size is None else out_size
+        check_sizes("EnergyHRU", in_size=in_size, state_size=state_size, out_size=out_size)
         dtype = jnp.result_type(float) if dtype is None else dtype
         kr, kc = jax.random.split(key)
         self.in_size, self.out_size, self.n_state = in_size, out_size, state_size
@@ -95,9 +96,7 @@ class EnergyHRU(AbstractHRU):
             readout = jax.random.uniform(kr, (out_size, state_size), dtype, -bound, bound)
         readout = jnp.asarray(readout, dtype)
         if readout.shape != (out_size, state_size):
-            raise ValueError(
-                f"EnergyHRU readout must have shape ({out_size}, {state_size}), got {readout.shape}"
-            )
+            raise ValueError(f"EnergyHRU readout must have shape ({out_size}, {state_size}), got {readout.shape}")
         self.readout = readout
         if check:
             check_time_reversal(self, key=kc)

@@ -9,8 +9,8 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float, PRNGKeyArray
 
-from rhel.gradients._core import HamiltonianCore
-from rhel.units.base import AbstractHRU
+from rhel.gradients._core import HamiltonianCore, resolve_scan
+from rhel.units.base import AbstractHRU, check_sizes
 
 
 def _kinetic(p: Array, theta: Any) -> Array:
@@ -25,9 +25,7 @@ def _linear_coefficients(theta: Any) -> tuple[Array, Array]:
     """The leapfrog map of the energy above on ``(p, q)``, per channel, and its forcing (see module docstring)."""
     s, a = theta["step"], theta["A"]
     s2a = s**2 * a
-    m = jnp.stack(
-        [jnp.stack([1 - 0.5 * s2a, -s * a], -1), jnp.stack([s * (1 - 0.25 * s2a), 1 - 0.5 * s2a], -1)], -2
-    )
+    m = jnp.stack([jnp.stack([1 - 0.5 * s2a, -s * a], -1), jnp.stack([s * (1 - 0.25 * s2a), 1 - 0.5 * s2a], -1)], -2)
     force = jnp.stack([s, 0.5 * s**2], -1)
     return m, force
 
@@ -79,10 +77,8 @@ class LinearHRU(AbstractHRU):
         dtype: Any = None,
         key: PRNGKeyArray,
     ):
-        for name, v in (("in_size", in_size), ("state_size", state_size)):
-            if not isinstance(v, int) or v < 1:
-                raise ValueError(f"LinearHRU {name} must be a positive integer, got {v!r}")
         out_size = in_size if out_size is None else out_size
+        check_sizes("LinearHRU", in_size=in_size, state_size=state_size, out_size=out_size)
         dtype = jnp.result_type(float) if dtype is None else dtype
         k = jax.random.split(key, 7)
         p, h, o = state_size, in_size, out_size
@@ -92,6 +88,7 @@ class LinearHRU(AbstractHRU):
 
         self.in_size, self.out_size = in_size, out_size
         self.core, self.scan = LINEAR_CORE, scan
+        resolve_scan(scan)  # validates the choice
         self.complex_state, self.train_step = complex_state, train_step
         self.a_hat = jax.random.uniform(k[0], (p,), dtype)
         self.step_hat = jax.random.uniform(k[1], (p,), dtype)

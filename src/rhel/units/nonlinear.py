@@ -11,7 +11,7 @@ import jax.numpy as jnp
 from jaxtyping import Array, Float, PRNGKeyArray
 
 from rhel.gradients._core import HamiltonianCore
-from rhel.units.base import AbstractHRU
+from rhel.units.base import AbstractHRU, check_sizes
 
 
 def log_cosh(x: Array) -> Array:
@@ -67,12 +67,10 @@ class NonlinearHRU(AbstractHRU):
         dtype: Any = None,
         key: PRNGKeyArray,
     ):
-        for name, v in (("in_size", in_size), ("state_size", state_size)):
-            if not isinstance(v, int) or v < 1:
-                raise ValueError(f"NonlinearHRU {name} must be a positive integer, got {v!r}")
         if not (isinstance(step, (int, float)) and math.isfinite(step) and step > 0):
             raise ValueError(f"NonlinearHRU step must be a positive finite number, got {step!r}")
         out_size = in_size if out_size is None else out_size
+        check_sizes("NonlinearHRU", in_size=in_size, state_size=state_size, out_size=out_size)
         dtype = jnp.result_type(float) if dtype is None else dtype
         k = jax.random.split(key, 6)
         p, h, o = state_size, in_size, out_size

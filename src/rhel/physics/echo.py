@@ -1,0 +1,504 @@
+r"""Continuous-time RHEL (paper §3.1, Eq. 6-7) on any :class:`~rhel.physics.systems.HamiltonianSystem`.
+
+Conventions. The forward pass runs on :math:`t \in [0, T]` (the paper's :math:`[-T, 0]` shifted) with
+:math:`K` steps of :math:`\delta = T/K`; inputs and targets are sampled at the step midpoints :math:`t_{k+1/2}
+= (k + \tfrac12)\delta` (arrays of shape ``(K, ...)``, see :func:`midpoint_times`). The loss is
+
+.. math::
+    L = \int_0^T \ell(\phi(t), y(t))\,dt \;\approx\; \delta \sum_{k=0}^{K-1} \ell(\phi_{k+1/2}, y_{k+1/2}),
+
+the integrator's midpoint quadrature (``Integrator.loss_position``).
+
+The echo (paper Eq. 6), in echo time :math:`s = T - t`: start from the momentum-flipped final state
+:math:`\Phi^e(0) = (\phi(T), -\pi(T))`, replay the inputs reversed, and nudge with :math:`\pm\varepsilon`:
+:math:`\partial_s\Phi^e = J\nabla H[\Phi^e, \theta, u(T-s)] - \varepsilon J\nabla\ell[\Phi^e, y(T-s)]`, i.e.
+the flow of :math:`H - \varepsilon\ell` (a force :math:`+\varepsilon\nabla_\phi\ell` on the momenta). The
+gradient read-out (Eq. 7), with the same quadrature as the loss:
+
+.. math::
+    \frac{dL}{d\theta} \approx -\frac{1}{2\varepsilon}\int_0^T \big(\nabla_\theta H[\Phi^e(s,\varepsilon)]
+        - \nabla_\theta H[\Phi^e(s,-\varepsilon)]\big)\,ds,\qquad
+    \frac{dL}{d\Phi(0)} \approx \frac{1}{2\varepsilon}\,\Sigma_x\big(\Phi^e(T,\varepsilon) -
+    \Phi^e(T,-\varepsilon)\big),
+
+where :math:`\Sigma_x(\phi, \pi) = (\pi, \phi)`: :math:`dL/d\phi_0` is read from the echoes' final *momenta*,
+:math:`dL/d\pi_0` from their final *positions* (the momentum flip is already accounted for by the echo's
+start). The ``"one-sided"`` estimator pairs :math:`+\varepsilon` with the un-nudged echo (which retraces the
+forward pass, so a device needs only two passes) and divides by :math:`\varepsilon`: bias
+:math:`O(\varepsilon)` instead of :math:`O(\varepsilon^2)`.
+
+Both echoes run batched (``vmap``) through one ``lax.scan``; the read-out is accumulated in the scan carry, so
+no trajectory is stored. With leapfrog and no friction, the :math:`\varepsilon\to0` limit equals the exact
+gradient of the discrete loss (what :func:`autodiff_gradient` computes). Even for a linear system the
+central estimator keeps an :math:`O(\varepsilon^2)` bias: the nudge :math:`-\varepsilon\ell` of a quadratic
+loss changes the echo's stiffness, so the echo is not affine in :math:`\varepsilon` (unlike the discrete
+HRUs' linearized nudge, paper Remark 6).
+"""
+
+from __future__ import annotations
+
+from typing import Literal, NamedTuple
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jaxtyping import Array, Float
+
+from rhel.physics.integrators import Integrator, default_integrator
+from rhel.physics.systems import HamiltonianSystem, PhysicsError, Theta, check_time_reversal
+
+__all__ = [
+    "midpoint_times",
+    "sample_signal",
+    "EchoNoise",
+    "Trajectory",
+    "EchoRecord",
+    "simulate",
+    "forward_loss",
+    "autodiff_gradient",
+    "rhel_gradient",
+    "echo_trajectory",
+    "check_energy_drift",
+]
+
+State = tuple[Float[Array, " n"], Float[Array, " n"]]
+Estimator = Literal["central", "one-sided"]
+
+
+def midpoint_times(T: float, n_steps: int) -> np.ndarray:
+    r"""The sample times :math:`t_{k+1/2} = (k+\tfrac12)\,T/K`, ``k = 0..K-1``."""
+    return (np.arange(n_steps) + 0.5) * (T / n_steps)
+
+
+def sample_signal(fn, times) -> Array:
+    """``fn(t)`` evaluated at each time (``fn`` must be JAX-traceable); shape ``(len(times), ...)``."""
+    return jax.vmap(fn)(jnp.asarray(times))
+
+
+class EchoNoise(eqx.Module):
+    r"""What a physical device adds to the echo passes.
+
+    Attributes:
+        readout: relative precision of the :math:`\nabla_\theta H` read-out: each per-step sample is
+            multiplied by :math:`1 + \sigma\xi`, :math:`\xi \sim \mathcal N(0, 1)` independent per echo,
+            step and parameter.
+        drift: relative parameter drift between passes: each echo runs (and reads out) with
+            :math:`\theta\,(1 + \delta\xi)` elementwise, independently per echo (the forward pass uses
+            :math:`\theta`).
+    """
+
+    readout: float = 0.0
+    drift: float = 0.0
+
+
+class Trajectory(NamedTuple):
+    """A recorded forward run: node states ``phi, pi`` ``(K+1, n)`` at ``t`` ``(K+1,)``, and the loss
+    positions ``phi_mid`` ``(K, n)`` at ``t_mid`` (where inputs/targets are sampled)."""
+
+    t: np.ndarray
+    phi: Array
+    pi: Array
+    t_mid: np.ndarray
+    phi_mid: Array
+    loss: Array
+
+
+class EchoRecord(NamedTuple):
+    """Recorded echoes, for figures: ``s`` ``(K+1,)`` echo time; ``phi, pi`` ``(2, K+1, n)`` for the two
+    echoes (``eps[0]``, ``eps[1]``); ``running`` the running gradient estimate (theta pytree, leading axis
+    ``K+1``)."""
+
+    s: np.ndarray
+    eps: Array
+    phi: Array
+    pi: Array
+    running: Theta
+
+
+# ------------------------------------------------------------------------------------------------------------
+# Cores (jitted; system and integrator are static)
+# ------------------------------------------------------------------------------------------------------------
+
+
+def _finite(*xs):
+    return jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in xs]))
+
+
+@eqx.filter_jit
+def _forward_core(system, integrator, theta, x0, inputs, targets, dt, gamma, record: bool):
+    """Scan the forward pass; returns ``(phi_T, pi_T, loss, first_nonfinite_step (or -1), recorded)``."""
+
+    def body(carry, inp):
+        phi, pi, loss, bad, k = carry
+        u, y = inp
+        phi1, pi1, nodes = integrator.step(system, theta, phi, pi, u, y, 0.0, gamma, dt)
+        q = integrator.loss_position(nodes)
+        loss = loss + dt * system.loss(q, y)
+        bad = jnp.where((bad < 0) & ~_finite(phi1, pi1), k, bad)
+        out = (phi1, pi1, q) if record else None
+        return (phi1, pi1, loss, bad, k + 1), out
+
+    phi0, pi0 = x0
+    init = (phi0, pi0, jnp.zeros((), phi0.dtype), jnp.array(-1), jnp.array(0))
+    (phi, pi, loss, bad, _), rec = jax.lax.scan(body, init, (inputs, targets))
+    return phi, pi, loss, bad, rec
+
+
+def _perturb(theta, key, level):
+    leaves, tree = jax.tree_util.tree_flatten(theta)
+    keys = jax.random.split(key, len(leaves))
+    noisy = [
+        x * (1.0 + level * jax.random.normal(k, jnp.shape(x), jnp.result_type(x)))
+        for x, k in zip(leaves, keys, strict=True)
+    ]
+    return jax.tree_util.tree_unflatten(tree, noisy)
+
+
+@eqx.filter_jit
+def _echo_core(system, integrator, theta, xT, inputs, targets, dt, eps_pair, gamma, noise, key, noisy: bool, record):
+    """Run the two nudged echoes (batched) from the flipped final state; accumulate dt-weighted grad_theta
+    H."""
+    phiT, piT = xT
+    u_rev, y_rev = inputs[::-1], targets[::-1]
+    n_steps = inputs.shape[0]
+
+    def one_echo(eps, ekey):
+        if noisy:
+            kd, kr = jax.random.split(ekey)
+            theta_e = _perturb(theta, kd, noise[1])
+            step_keys = jax.random.split(kr, n_steps)
+        else:
+            theta_e = theta
+            step_keys = jnp.zeros((n_steps,), jnp.int32)
+
+        def body(carry, inp):
+            phi, pi, acc, bad, k = carry
+            u, y, skey = inp
+            phi1, pi1, nodes = integrator.step(system, theta_e, phi, pi, u, y, eps, gamma, dt)
+            g = jax.grad(lambda th: integrator.action(system, th, nodes, u, dt))(theta_e)
+            if noisy:
+                g = _perturb(g, skey, noise[0])
+            acc = jax.tree_util.tree_map(jnp.add, acc, g)
+            bad = jnp.where((bad < 0) & ~_finite(phi1, pi1), k, bad)
+            out = (phi1, pi1, acc) if record else None
+            return (phi1, pi1, acc, bad, k + 1), out
+
+        acc0 = jax.tree_util.tree_map(jnp.zeros_like, theta)
+        init = (phiT, -piT, acc0, jnp.array(-1), jnp.array(0))
+        (phi, pi, acc, bad, _), rec = jax.lax.scan(body, init, (u_rev, y_rev, step_keys))
+        return phi, pi, acc, bad, rec
+
+    keys = jax.random.split(key, 2)
+    phi, pi, acc, bad, rec = jax.vmap(one_echo)(eps_pair, keys)
+    d_eps = eps_pair[0] - eps_pair[1]
+    g_theta = jax.tree_util.tree_map(lambda a: -(a[0] - a[1]) / d_eps, acc)
+    g_x0 = ((pi[0] - pi[1]) / d_eps, (phi[0] - phi[1]) / d_eps)
+    return g_theta, g_x0, bad, rec
+
+
+# ------------------------------------------------------------------------------------------------------------
+# Checks
+# ------------------------------------------------------------------------------------------------------------
+
+
+def _raise_nonfinite(system, where: str, bad, n_steps: int, dt: float):
+    bad = np.atleast_1d(np.asarray(bad))
+    if np.any(bad >= 0):
+        k = int(bad[bad >= 0].min())
+        raise PhysicsError(
+            f"{system.name}: non-finite state (NaN/Inf) in the {where} at step {k} of {n_steps} "
+            f"(dt = {dt:g}): the time step is probably unstable, or the parameters/inputs are invalid"
+        )
+
+
+def _gamma(damping: float, dtype):
+    """``None`` (friction not traced at all) for zero damping, else the friction coefficient as an array."""
+    return None if float(damping) == 0.0 else jnp.asarray(damping, dtype)
+
+
+@eqx.filter_jit
+def _energy(system, theta, phi, pi, u):
+    return system.hamiltonian(phi, pi, theta, u)
+
+
+def _energy_drift(system, integrator, theta, inputs_like, targets_like, dt_a, seed):
+    """Relative energy error after a free run (zero input, no nudge, no friction) from a random state; it
+    reuses the compiled forward pass (same shapes as the real run)."""
+    rng = np.random.default_rng(seed)
+    dtype = inputs_like.dtype
+    x0 = tuple(jnp.asarray(rng.standard_normal(system.n_dof), dtype) for _ in range(2))
+    u0 = jnp.zeros_like(inputs_like)
+    phi, pi, _, _, _ = _forward_core(system, integrator, theta, x0, u0, jnp.zeros_like(targets_like), dt_a, None, False)
+    h0 = float(_energy(system, theta, x0[0], x0[1], u0[0]))
+    h1 = float(_energy(system, theta, phi, pi, u0[0]))
+    return h0, h1
+
+
+def check_energy_drift(
+    system: HamiltonianSystem,
+    theta: Theta,
+    dt: float,
+    n_steps: int,
+    *,
+    integrator: Integrator | None = None,
+    tol: float = 0.1,
+    atol: float = 1e-9,
+    seed: int = 0,
+    _shapes=None,
+) -> float:
+    r"""Run the *free* system (zero input, no nudge, no friction) for ``n_steps`` steps of ``dt`` from a
+    random standard-normal state (seeded) and return the relative energy error :math:`|H_K - H_0| /
+    \max(|H_0|, \text{atol})`. Raise :class:`PhysicsError` ("unstable time step") when it exceeds ``tol`` or
+    is not finite. A stable symplectic step keeps the error bounded at :math:`O((\omega\delta)^2)`; an
+    unstable one grows it exponentially."""
+    integrator = default_integrator(system) if integrator is None else integrator
+    dtype = jnp.result_type(*jax.tree_util.tree_leaves(theta))
+    if _shapes is None:
+        inputs_like, targets_like = jnp.zeros((n_steps,), dtype), jnp.zeros((n_steps,), dtype)
+    else:
+        inputs_like, targets_like = _shapes
+    h0, h1 = _energy_drift(system, integrator, theta, inputs_like, targets_like, jnp.asarray(dt, dtype), seed)
+    drift = abs(h1 - h0) / max(abs(h0), atol)
+    if not np.isfinite(drift) or drift > tol:
+        raise PhysicsError(
+            f"{system.name}: unstable time step: relative energy drift {drift:.3g} of the free run "
+            f"over {n_steps} steps exceeds the tolerance {tol:g} (dt = {dt:g}); reduce dt"
+        )
+    return drift
+
+
+def _prepare(system, integrator, theta, x0, inputs, targets, dt):
+    integrator = default_integrator(system) if integrator is None else integrator
+    integrator.check(system)
+    dtype = jnp.result_type(*jax.tree_util.tree_leaves(theta))
+    x0 = (jnp.asarray(x0[0], dtype), jnp.asarray(x0[1], dtype))
+    inputs = jnp.asarray(inputs, dtype)
+    targets = jnp.asarray(targets, dtype)
+    if inputs.shape[0] != targets.shape[0]:
+        raise ValueError(f"inputs ({inputs.shape[0]} steps) and targets ({targets.shape[0]} steps) differ in length")
+    return integrator, x0, inputs, targets, jnp.asarray(dt, dtype), dtype
+
+
+def _eps_pair(eps: float, estimator: Estimator, dtype):
+    if estimator == "central":
+        return jnp.asarray([eps, -eps], dtype)
+    if estimator == "one-sided":
+        return jnp.asarray([eps, 0.0], dtype)
+    raise ValueError(f"unknown estimator {estimator!r}; use 'central' or 'one-sided'")
+
+
+# ------------------------------------------------------------------------------------------------------------
+# Public API
+# ------------------------------------------------------------------------------------------------------------
+
+
+def simulate(system, theta, x0, inputs, targets=None, *, dt: float, integrator=None, damping: float = 0.0):
+    """Record a forward run (for figures and teacher targets). ``targets`` default to zeros."""
+    if targets is None:
+        targets = jnp.zeros((jnp.shape(inputs)[0],))
+    integrator, x0, inputs, targets, dt_a, dtype = _prepare(system, integrator, theta, x0, inputs, targets, dt)
+    _, _, loss, bad, rec = _forward_core(
+        system, integrator, theta, x0, inputs, targets, dt_a, _gamma(damping, dtype), True
+    )
+    _raise_nonfinite(system, "forward pass", bad, inputs.shape[0], dt)
+    n = inputs.shape[0]
+    return Trajectory(
+        t=np.arange(n + 1) * dt,
+        phi=jnp.concatenate([x0[0][None], rec[0]]),
+        pi=jnp.concatenate([x0[1][None], rec[1]]),
+        t_mid=midpoint_times(n * dt, n),
+        phi_mid=rec[2],
+        loss=loss,
+    )
+
+
+def forward_loss(system, theta, x0, inputs, targets, *, dt, integrator=None, damping=0.0) -> Array:
+    r"""The discrete loss :math:`\delta\sum_k \ell(\phi_{k+1/2}, y_{k+1/2})`; differentiable by ``jax.grad``
+    (BPTT)."""
+    integrator = default_integrator(system) if integrator is None else integrator
+    dtype = jnp.result_type(*jax.tree_util.tree_leaves(theta))
+    _, _, loss, _, _ = _forward_core(
+        system, integrator, theta, x0, inputs, targets, jnp.asarray(dt, dtype), _gamma(damping, dtype), False
+    )
+    return loss
+
+
+@eqx.filter_jit
+def _autodiff(system, integrator, theta, x0, inputs, targets, dt, gamma):
+    def f(th, x):
+        return _forward_core(system, integrator, th, x, inputs, targets, dt, gamma, False)[2]
+
+    loss, (g_theta, g_x0) = jax.value_and_grad(f, argnums=(0, 1))(theta, x0)
+    return loss, g_theta, g_x0
+
+
+def autodiff_gradient(system, theta, x0, inputs, targets, *, dt, integrator=None, damping=0.0):
+    """Reference: ``jax.grad`` through the discretized simulation (BPTT). Returns ``(loss, grad_theta,
+    grad_x0)`` with ``grad_x0 = (dL/dphi0, dL/dpi0)``."""
+    integrator, x0, inputs, targets, dt_a, dtype = _prepare(system, integrator, theta, x0, inputs, targets, dt)
+    return _autodiff(system, integrator, theta, x0, inputs, targets, dt_a, _gamma(damping, dtype))
+
+
+def rhel_gradient(
+    system: HamiltonianSystem,
+    theta: Theta,
+    x0: State,
+    inputs: Array,
+    targets: Array,
+    *,
+    dt: float,
+    eps: float = 1e-3,
+    estimator: Estimator = "central",
+    integrator: Integrator | None = None,
+    damping: float = 0.0,
+    echo_damping: Literal["reversed", "physical"] = "reversed",
+    noise: EchoNoise | None = None,
+    key: Array | None = None,
+    check: bool = True,
+    energy_tol: float = 0.1,
+):
+    r"""Continuous RHEL: forward pass, momentum flip, two nudged echoes with the inputs replayed in reverse,
+    and the read-out of Eq. 7 (see the module docstring for the math and sign conventions).
+
+    Args:
+        system, theta: the energy and its parameters (any pytree of float arrays).
+        x0: initial state ``(phi0, pi0)``.
+        inputs, targets: ``u`` and ``y`` sampled at the step midpoints (:func:`midpoint_times`), shape
+            ``(K, ...)``.
+        dt: time step :math:`\delta` (:math:`T = K\delta`).
+        eps: nudging strength :math:`\varepsilon`.
+        estimator: ``"central"`` (:math:`\pm\varepsilon`, bias :math:`O(\varepsilon^2)`) or ``"one-sided"``
+            (:math:`+\varepsilon` and the un-nudged echo, bias :math:`O(\varepsilon)`).
+        integrator: defaults to leapfrog (separable) / implicit midpoint (non-separable).
+        damping: friction :math:`\gamma` of the forward pass (RHEL is only exact at :math:`\gamma = 0`).
+        echo_damping: ``"reversed"`` -- the echoes are anti-damped (:math:`-\gamma`, energy pumped back so
+            that the un-nudged echo retraces the forward run; the paper's App. A.3.1 setting) -- or
+            ``"physical"`` (the echoes dissipate like the forward pass).
+        noise, key: device imperfections (:class:`EchoNoise`) and their PRNG key.
+        check: validate first (time-reversal invariance, energy drift of the free run); raise
+            :class:`PhysicsError` on failure. Non-finite states are always checked.
+        energy_tol: tolerance of the relative energy drift check.
+
+    Returns:
+        ``(loss, grad_theta, grad_x0)`` with ``grad_x0 = (dL/dphi0, dL/dpi0)``.
+    """
+    integrator, x0, inputs, targets, dt_a, dtype = _prepare(system, integrator, theta, x0, inputs, targets, dt)
+    n_steps = inputs.shape[0]
+    if check:
+        check_time_reversal(system, theta, inputs[0])
+        check_energy_drift(system, theta, dt, n_steps, integrator=integrator, tol=energy_tol, _shapes=(inputs, targets))
+    gamma = _gamma(damping, dtype)
+    phiT, piT, loss, bad, _ = _forward_core(system, integrator, theta, x0, inputs, targets, dt_a, gamma, False)
+    _raise_nonfinite(system, "forward pass", bad, n_steps, dt)
+    g_theta, g_x0, bad_e = _run_echo(
+        system,
+        integrator,
+        theta,
+        (phiT, piT),
+        inputs,
+        targets,
+        dt_a,
+        eps,
+        estimator,
+        damping,
+        echo_damping,
+        noise,
+        key,
+        dtype,
+        record=False,
+    )[:3]
+    _raise_nonfinite(system, "echo", bad_e, n_steps, dt)
+    return loss, g_theta, g_x0
+
+
+def _run_echo(
+    system,
+    integrator,
+    theta,
+    xT,
+    inputs,
+    targets,
+    dt_a,
+    eps,
+    estimator,
+    damping,
+    echo_damping,
+    noise,
+    key,
+    dtype,
+    record,
+):
+    if echo_damping not in ("reversed", "physical"):
+        raise ValueError(f"echo_damping must be 'reversed' or 'physical', not {echo_damping!r}")
+    gamma_e = _gamma(-damping if echo_damping == "reversed" else damping, dtype)
+    noisy = noise is not None
+    levels = jnp.asarray([noise.readout, noise.drift] if noisy else [0.0, 0.0], dtype)
+    if noisy and key is None:
+        raise ValueError("noise needs a PRNG key")
+    key = jax.random.PRNGKey(0) if key is None else key
+    return _echo_core(
+        system,
+        integrator,
+        theta,
+        xT,
+        inputs,
+        targets,
+        dt_a,
+        _eps_pair(eps, estimator, dtype),
+        gamma_e,
+        levels,
+        key,
+        noisy,
+        record,
+    )
+
+
+def echo_trajectory(
+    system,
+    theta,
+    x0,
+    inputs,
+    targets,
+    *,
+    dt,
+    eps=1e-3,
+    estimator: Estimator = "central",
+    integrator=None,
+    damping=0.0,
+    echo_damping="reversed",
+) -> EchoRecord:
+    """The same echo routine as :func:`rhel_gradient`, recording both echoes and the running gradient estimate
+    :math:`-\\frac{1}{\\varepsilon_0-\\varepsilon_1}\\int_0^s(\\nabla_\\theta H^{(0)} - \\nabla_\\theta
+    H^{(1)})` over echo time :math:`s` (for figures)."""
+    integrator, x0, inputs, targets, dt_a, dtype = _prepare(system, integrator, theta, x0, inputs, targets, dt)
+    gamma = _gamma(damping, dtype)
+    phiT, piT, _, bad, _ = _forward_core(system, integrator, theta, x0, inputs, targets, dt_a, gamma, False)
+    _raise_nonfinite(system, "forward pass", bad, inputs.shape[0], dt)
+    _, _, bad_e, rec = _run_echo(
+        system,
+        integrator,
+        theta,
+        (phiT, piT),
+        inputs,
+        targets,
+        dt_a,
+        eps,
+        estimator,
+        damping,
+        echo_damping,
+        None,
+        None,
+        dtype,
+        record=True,
+    )
+    _raise_nonfinite(system, "echo", bad_e, inputs.shape[0], dt)
+    eps_pair = _eps_pair(eps, estimator, dtype)
+    d_eps = eps_pair[0] - eps_pair[1]
+    phi = jnp.concatenate([jnp.broadcast_to(phiT, (2, 1) + phiT.shape), rec[0]], axis=1)
+    pi = jnp.concatenate([jnp.broadcast_to(-piT, (2, 1) + piT.shape), rec[1]], axis=1)
+    running = jax.tree_util.tree_map(
+        lambda a: jnp.concatenate([jnp.zeros((1,) + a.shape[2:], a.dtype), -(a[0] - a[1]) / d_eps]), rec[2]
+    )
+    n = inputs.shape[0]
+    return EchoRecord(s=np.arange(n + 1) * dt, eps=eps_pair, phi=phi, pi=pi, running=running)
