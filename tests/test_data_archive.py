@@ -64,9 +64,7 @@ def write_univariate_arff(path: Path, xs, ys, channel):
     path.write_text("\n".join(head + rows) + "\n")
 
 
-def make_uea_folder(
-    folder: Path, layout: str, name="EigenWorms", n_train=30, n_test=20, channels=3, length=40
-):
+def make_uea_folder(folder: Path, layout: str, name="EigenWorms", n_train=30, n_test=20, channels=3, length=40):
     folder.mkdir(parents=True)
     data = {"TRAIN": _cases(n_train, channels, length, 0), "TEST": _cases(n_test, channels, length, 1)}
     for split, (xs, ys) in data.items():
@@ -136,9 +134,7 @@ def test_ucr_tsv_user_folder(tmp_path):
     rng = np.random.default_rng(0)
     for split, n in (("TRAIN", 40), ("TEST", 20)):
         rows = [[k % 2 + 1, *rng.normal(size=25).round(3)] for k in range(n)]
-        (folder / f"Toy_{split}.tsv").write_text(
-            "\n".join("\t".join(f"{v:g}" for v in r) for r in rows) + "\n"
-        )
+        (folder / f"Toy_{split}.tsv").write_text("\n".join("\t".join(f"{v:g}" for v in r) for r in rows) + "\n")
     ds = load(str(folder), seed=2)
     assert ds.info.name == "Toy" and ds.info.num_classes == 2 and ds.classes == ("1", "2")
     assert (len(ds.train), len(ds.val), len(ds.test)) == (34, 6, 20)
@@ -160,9 +156,7 @@ def test_npz_user_data(tmp_path):
     assert ds.info.task == "classification" and ds.info.num_classes == 3
     assert ds.train.inputs.shape == (42, 30, 1) and len(ds.val) == 8 and len(ds.test) == 10
     z, o = np.zeros, np.ones
-    arrays = dict(
-        x_train=z((4, 5, 2)), y_train=o(4), x_test=z((2, 5, 2)), y_test=o(2), x_val=z((2, 5, 2)), y_val=o(2)
-    )
+    arrays = dict(x_train=z((4, 5, 2)), y_train=o(4), x_test=z((2, 5, 2)), y_test=o(2), x_val=z((2, 5, 2)), y_val=o(2))
     np.savez(tmp_path / "reg.npz", **arrays)
     reg = load(tmp_path / "reg.npz")
     assert reg.info.task == "regression" and reg.train.targets.shape == (4, 1, 1) and len(reg.val) == 2
@@ -174,9 +168,7 @@ def test_npz_user_data(tmp_path):
 def test_malformed_files_name_file_and_position(tmp_path):
     p = tmp_path / "Bad_TRAIN.ts"
     p.write_text("@problemName Bad\n@classLabel true a b\n@data\n1,2,3:4,5,6:a\n1,2,x:4,5,6:b\n")
-    with pytest.raises(
-        DataError, match=r"Bad_TRAIN.ts: line 5 \(case 1\), dimension 0, value 2: cannot parse 'x'"
-    ):
+    with pytest.raises(DataError, match=r"Bad_TRAIN.ts: line 5 \(case 1\), dimension 0, value 2: cannot parse 'x'"):
         read_ts(p)
     p.write_text("@problemName Bad\n@classLabel true a b\n@data\n1,2,3:4,5:a\n")
     with pytest.raises(DataError, match=r"line 4 \(case 0\): ragged case, dimension lengths \[3, 2\]"):

@@ -32,9 +32,7 @@ def test_offline_error_says_what_to_fetch_and_where(tmp_path, monkeypatch):
 
 def test_offline_load_of_missing_dataset(tmp_path, monkeypatch):
     monkeypatch.setattr(dl, "_urlopen", _offline)
-    with pytest.raises(
-        DownloadError, match=r"Fetch it by hand from https://github.com/RYH2077.*Bonn EEG dataset.zip"
-    ):
+    with pytest.raises(DownloadError, match=r"Fetch it by hand from https://github.com/RYH2077.*Bonn EEG dataset.zip"):
         load("bonn_eeg", data_dir=tmp_path)
 
 

@@ -16,9 +16,7 @@ def parser():
 
 
 def test_demo_oscillators_arguments(parser):
-    args = parser.parse_args(
-        ["demo", "oscillators", "--out", "x", "--seed", "3", "--steps", "7", "--no-animation"]
-    )
+    args = parser.parse_args(["demo", "oscillators", "--out", "x", "--seed", "3", "--steps", "7", "--no-animation"])
     assert (args.out, args.seed, args.steps, args.no_animation) == ("x", 3, 7, True)
     assert args.eps == 1e-3 and args.n_steps == 400 and callable(args.func)
 

@@ -90,9 +90,7 @@ def test_eps_convergence_order_oscillators(osc, estimator, expected, tol):
     epss = [0.4, 0.2, 0.1, 0.05]
     errs, errs_x = [], []
     for eps in epss:
-        _, g, gx = rhel_gradient(
-            system, theta, x0, u, y, dt=T / 100, eps=eps, estimator=estimator, check=False
-        )
+        _, g, gx = rhel_gradient(system, theta, x0, u, y, dt=T / 100, eps=eps, estimator=estimator, check=False)
         errs.append(rel(g, g_a))
         errs_x.append(rel(gx, gx_a))
     assert abs(slope(epss, errs) - expected) < tol  # measured 1.98 / 1.05
@@ -132,9 +130,7 @@ def test_dt_convergence_order_to_adjoint(osc, osc_adjoint):
 def test_adjoint_reference_is_fourth_order(osc, osc_adjoint):
     system, theta, x0 = osc
     _, g_ref, _ = osc_adjoint
-    errs = [
-        rel(adjoint_gradient(system, theta, x0, DRIVE, TARGET, T=T, n_steps=n)[1], g_ref) for n in (100, 200)
-    ]
+    errs = [rel(adjoint_gradient(system, theta, x0, DRIVE, TARGET, T=T, n_steps=n)[1], g_ref) for n in (100, 200)]
     assert abs(np.log2(errs[0] / errs[1]) - 4.0) < 0.3  # measured 4.18
 
 

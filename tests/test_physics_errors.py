@@ -66,9 +66,7 @@ def test_misconfigured_systems_are_rejected(osc):
         HamiltonianSystem(n_dof=1, loss=lambda q, y: q[0])
     u = jnp.zeros(K)
     with pytest.raises(ValueError, match="estimator"):
-        rhel_gradient(
-            system, theta, (jnp.zeros(6), jnp.zeros(6)), u, u, dt=0.05, estimator="two-sided", check=False
-        )
+        rhel_gradient(system, theta, (jnp.zeros(6), jnp.zeros(6)), u, u, dt=0.05, estimator="two-sided", check=False)
     with pytest.raises(ValueError, match="differ in length"):
         rhel_gradient(system, theta, (jnp.zeros(6), jnp.zeros(6)), u, u[:-1], dt=0.05)
     assert np.isfinite(float(rhel_gradient(system, theta, (jnp.zeros(6), jnp.zeros(6)), u, u, dt=0.05)[0]))

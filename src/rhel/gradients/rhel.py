@@ -109,7 +109,7 @@ class RHEL(AbstractGradient):
       drive and read-out gradients); memory of the echo is ``O(chunk)`` besides the input gradient.
     """
 
-    epsilon: float | None = eqx.field(default=None, static=True)
+    epsilon: float | Array | None = None
     estimator: Literal["central", "one_sided", "richardson"] = eqx.field(default="central", static=True)
     relative: bool = eqx.field(default=True, static=True)
     chunk: int = eqx.field(default=256, static=True)
@@ -117,16 +117,18 @@ class RHEL(AbstractGradient):
     def __check_init__(self):
         if self.estimator not in ESTIMATORS:
             raise ValueError(f"unknown RHEL estimator {self.estimator!r}; choose one of {sorted(ESTIMATORS)}")
-        if self.epsilon is not None:
-            eps = self.epsilon
-            if isinstance(eps, bool) or not isinstance(eps, (int, float)) or not math.isfinite(eps) or eps <= 0:
+        eps = self.epsilon
+        if eps is not None and not isinstance(eps, jax.core.Tracer):
+            # a concrete number; a traced one (an epsilon swept under jit) is checked when the echo runs
+            ok = not isinstance(eps, bool) and jnp.ndim(eps) == 0 and math.isfinite(float(eps)) and float(eps) > 0
+            if not ok:
                 raise ValueError(
                     f"RHEL epsilon must be a positive finite number (or None for the default), got {eps!r}"
                 )
         if not isinstance(self.chunk, int) or self.chunk < 1:
             raise ValueError(f"RHEL chunk must be a positive integer, got {self.chunk!r}")
 
-    def epsilon_for(self, dtype: Any, *, quadratic: bool = False) -> float:
+    def epsilon_for(self, dtype: Any, *, quadratic: bool = False) -> float | Array:
         """The nudging strength used for computations in ``dtype`` (``quadratic``: a linear HRU's energy)."""
         if self.epsilon is not None:
             return self.epsilon
@@ -145,15 +147,14 @@ class RHEL(AbstractGradient):
         scan: str,
     ) -> Float[Array, "L o"]:
         eps = self.epsilon_for(us.dtype, quadratic=core.linear_coefficients is not None)
-        cfg = _EchoConfig(core, ESTIMATORS[self.estimator], eps, self.relative, self.chunk, scan)
-        return _rhel_solve(cfg, theta, drive, readout, us, q0, p0)
+        cfg = _EchoConfig(core, ESTIMATORS[self.estimator], self.relative, self.chunk, scan)
+        return _rhel_solve(cfg, theta, drive, readout, us, q0, p0, jnp.asarray(eps, us.dtype))
 
 
 @dataclasses.dataclass(frozen=True)
 class _EchoConfig:
     core: HamiltonianCore
     estimator: Estimator
-    epsilon: float
     relative: bool
     chunk: int
     scan: str
@@ -174,7 +175,8 @@ def _add(a, b):
     return jax.tree_util.tree_map(jnp.add, a, b)
 
 
-def _rhel_solve(cfg, theta, drive, readout, us, q0, p0):
+def _rhel_solve(cfg, theta, drive, readout, us, q0, p0, epsilon):
+    del epsilon  # only the backward pass nudges
     scan = cfg.scan if cfg.core.linear_coefficients is not None else "sequential"
     return forward(cfg.core, theta, drive, readout, us, q0, p0, chunk=cfg.chunk, scan=scan)[0]
 
@@ -212,7 +214,7 @@ def _forward_with_rule(cfg: _EchoConfig, theta, drive, readout, us, q0, p0):
     )
 
 
-def _rhel_fwd(cfg: _EchoConfig, theta, drive, readout, us, q0, p0):
+def _rhel_fwd(cfg: _EchoConfig, theta, drive, readout, us, q0, p0, epsilon):
     if cfg.estimator.forward_weight != 0.0:
         ys, (qK, pK), acc0, drive0, du0 = _forward_with_rule(cfg, theta, drive, readout, us, q0, p0)
         extra = (acc0, drive0, du0)
@@ -220,11 +222,14 @@ def _rhel_fwd(cfg: _EchoConfig, theta, drive, readout, us, q0, p0):
         scan = cfg.scan if cfg.core.linear_coefficients is not None else "sequential"
         ys, (qK, pK) = forward(cfg.core, theta, drive, readout, us, q0, p0, chunk=cfg.chunk, scan=scan)
         extra = None
-    return ys, (theta, drive, readout, us, q0, p0, qK, pK, extra)
+    return ys, (theta, drive, readout, us, q0, p0, qK, pK, extra, epsilon)
 
 
 def _rhel_bwd(cfg: _EchoConfig, residuals, ybar):
-    theta, drive, readout, us, q0, p0, qK, pK, extra = residuals
+    theta, drive, readout, us, q0, p0, qK, pK, extra, epsilon = residuals
+    epsilon = eqx.error_if(
+        epsilon, ~(jnp.isfinite(epsilon) & (epsilon > 0)), "RHEL epsilon must be positive and finite"
+    )
     core, est = cfg.core, cfg.estimator
     length = us.shape[0]
     chunk = min(cfg.chunk, length)
@@ -236,7 +241,7 @@ def _rhel_bwd(cfg: _EchoConfig, residuals, ybar):
         scale = jnp.where(scale > 0, scale, 1.0)
     else:
         scale = jnp.ones((), dtype)
-    eps = cfg.epsilon / scale
+    eps = epsilon / scale
     eps_e = jnp.asarray(est.multipliers, dtype) * eps  # (E,)
     a_e = jnp.asarray(est.weights, dtype)
     r_e = jnp.asarray(est.reconstruction, dtype)
@@ -253,30 +258,37 @@ def _rhel_bwd(cfg: _EchoConfig, residuals, ybar):
 
     step_rule = jax.vmap(leapfrog_step_with_rule, in_axes=(None, None, 0, 0, None, None))
 
+    # The loop body is kept minimal (the per-step cost of a scan is what RHEL competes on): each echo accumulates its
+    # own dH_1/2/dtheta, and the per-step states and dH_1/2/df are combined over the echoes block by block, outside it.
     def step(carry, xs):
         q, p, acc = carry
         f, c = xs
-        q_rec = r_e @ q  # the forward state this step starts from (before the step)
+        q_start = q  # the echo's state before the step: its reconstruction is the forward state of this input
         q, p, g_theta, g_f = step_rule(core.kinetic, core.potential, q, p, theta, f)
-        acc = _add(acc, jax.tree_util.tree_map(lambda g: jnp.tensordot(a_e, g, axes=1), g_theta))
         p = p + eps_e[:, None] * c[None]
-        return (q, p, acc), (q_rec, a_e @ g_f)
+        return (q, p, _add(acc, g_theta)), (q_start, g_f)
+
+    def combine(weights, x):  # sum over the echo axis (axis 1 of a block) with the estimator's weights
+        return jnp.sum(weights.reshape(1, -1, *([1] * (x.ndim - 2))) * x, axis=1)
 
     def block(carry, xs):
         q, p, acc, acc_drive, acc_readout = carry
         u_block, ybar_block, ynudge_block = xs
-        f_block = drive_sequence(drive, u_block)[::-1]
-        c_block = (ynudge_block @ readout)[::-1]
-        (q, p, acc), (q_rec, g_f) = jax.lax.scan(step, (q, p, acc), (f_block, c_block))
-        q_rec, g_f = q_rec[::-1], g_f[::-1]
+        f_block = drive_sequence(drive, u_block)
+        c_block = ynudge_block @ readout
+        # the echo replays the block backwards in time; reverse=True stacks its outputs in forward order
+        (q, p, acc), (q_start, g_f) = jax.lax.scan(step, (q, p, acc), (f_block, c_block), reverse=True)
+        q_rec, g_f = combine(r_e, q_start), combine(a_e, g_f)
         d_drive, du = _drive_vjp(drive, u_block, g_f)
         acc_readout = acc_readout + ybar_block.T @ q_rec
         return (q, p, acc, _add(acc_drive, d_drive), acc_readout), du
 
-    init = (q, p, _zeros_like(theta), _zeros_like(drive), jnp.zeros_like(readout))
-    (q, p, acc, acc_drive, d_readout), du = jax.lax.scan(
+    acc_e = jax.tree_util.tree_map(lambda x: jnp.zeros((n_echo, *x.shape), x.dtype), theta)
+    init = (q, p, acc_e, _zeros_like(drive), jnp.zeros_like(readout))
+    (q, p, acc_e, acc_drive, d_readout), du = jax.lax.scan(
         block, init, (u_blocks, ybar_blocks, ynudge_blocks), reverse=True
     )
+    acc = jax.tree_util.tree_map(lambda g: jnp.tensordot(a_e, g, axes=1), acc_e)
     du = du.reshape(-1, du.shape[-1])[:length]
 
     # the estimator's eps = 0 term, accumulated by the forward pass (one-sided)
@@ -295,7 +307,7 @@ def _rhel_bwd(cfg: _EchoConfig, residuals, ybar):
     dp_end = a_e @ p - fw * p0
     dq0 = dp_end / eps
     dp0 = dq_end / eps
-    grads = (d_theta, d_drive, d_readout, du, dq0, dp0)
+    grads = (d_theta, d_drive, d_readout, du, dq0, dp0, jnp.zeros_like(epsilon))
     finite = jnp.all(jnp.asarray([jnp.all(jnp.isfinite(g)) for g in jax.tree_util.tree_leaves(grads)]))
     return eqx.error_if(
         grads,
