@@ -9,6 +9,7 @@ python -m rhel.reports.cli bench --model nonlinear --repeats 2 --lengths 4096 81
     --json benchmarks/bench-nonlinear.json --plot benchmarks/bench-nonlinear.png > benchmarks/bench-nonlinear.txt
 python -m rhel.reports.cli gradcheck --model nonlinear --json benchmarks/gradcheck-nonlinear.json \
     --plot benchmarks/gradcheck-nonlinear.png --eps-sweep benchmarks/eps-sweep-nonlinear.png \
-    --eps-values 1e-6 1e-4 1e-2 > benchmarks/gradcheck-nonlinear.txt
+    > benchmarks/gradcheck-nonlinear.txt
 python -m rhel.reports.cli gradcheck --model linear --json benchmarks/gradcheck-linear.json \
-    --plot benchmarks/gradcheck-linear.png > benchmarks/gradcheck-linear.txt
+    --plot benchmarks/gradcheck-linear.png --eps-sweep benchmarks/eps-sweep-linear.png \
+    > benchmarks/gradcheck-linear.txt

@@ -222,7 +222,7 @@ def _measure(args: argparse.Namespace) -> dict[str, Any]:
         gradient=GradientConfig(methods=(args.method,)),
     ).validate()
     dataset = load_dataset(config, args.seed)
-    model, state = build_model(config.model, dataset.info, key=jax.random.PRNGKey(args.seed))
+    model, state = build_model(config.model, dataset, key=jax.random.PRNGKey(args.seed))
     optimizer = make_optimizer(config.optim)
     opt_state = optimizer.init(eqx.filter(model, eqx.is_inexact_array))
     x = jax.numpy.asarray(np.asarray(dataset.train.inputs[: args.batch_size], np.float32))

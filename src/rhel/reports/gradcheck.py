@@ -115,7 +115,7 @@ def make_problem(config: Any, *, batch_size: int = 4, seed: int | None = None, d
     seed = config.seeds[0] if seed is None else seed
     if dataset is None:
         dataset = load_dataset(config, seed)
-    model, state = build_model(config.model, dataset.info, key=jax.random.PRNGKey(seed))
+    model, state = build_model(config.model, dataset, key=jax.random.PRNGKey(seed))
     model, state = _cast(model, "float64"), _cast(state, "float64")
     split = dataset.train
     n = min(batch_size, int(np.asarray(split.inputs).shape[0]))
@@ -132,21 +132,22 @@ def gradients(problem: Problem, precision: str, method: str, epsilon: float | No
     """``[(block, parameter, gradient array)]`` of the batch loss for one method name (``bptt``, ``rhel``, ...)."""
     import equinox as eqx
     import jax
+    import jax.numpy as jnp
 
     from rhel.models import batch_loss
     from rhel.training.config import make_gradient
 
-    gradient = make_gradient(method, epsilon)
     model, state, inputs, targets, mask = problem.at(precision)
+    # eps travels as an array argument: one compilation serves every eps of a sweep
+    gradient = make_gradient(method, None if epsilon is None else jnp.asarray(epsilon, inputs.dtype))
     key = jax.random.PRNGKey(problem.seed + 1)  # dropout mask: the same for every method
+    if method not in _GRAD_FNS:
 
-    if gradient not in _GRAD_FNS:
-
-        def loss(model, state, inputs, targets, mask, key):
+        def loss(model, state, inputs, targets, mask, key, gradient):
             return batch_loss(model, state, inputs, targets, key=key, gradient=gradient, mask=mask)[0]
 
-        _GRAD_FNS[gradient] = eqx.filter_jit(eqx.filter_grad(loss))
-    grads = _GRAD_FNS[gradient](model, state, inputs, targets, mask, key)
+        _GRAD_FNS[method] = eqx.filter_jit(eqx.filter_grad(loss))
+    grads = _GRAD_FNS[method](model, state, inputs, targets, mask, key, gradient)
     leaves = jax.tree_util.tree_flatten_with_path(eqx.filter(grads, eqx.is_inexact_array))[0]
     return [(*_leaf_name(path), np.asarray(g)) for path, g in leaves]
 
