@@ -15,7 +15,7 @@ import sys
 COMMAND_MODULES = (
     "rhel.training.cli",  # train, results
     "rhel.data.cli",  # data list | info | fetch
-    # "rhel.reports.cli" (gradcheck, bench) is added when the reports land
+    "rhel.reports.cli",  # gradcheck, bench
     "rhel.physics.cli",  # demo
 )
 

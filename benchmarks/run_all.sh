@@ -1,0 +1,15 @@
+#!/bin/sh
+# Regenerate everything under benchmarks/ (about 50 min on a 2-core CPU).
+set -e
+cd "$(dirname "$0")/.."
+export PYTHONPATH=src${PYTHONPATH:+:$PYTHONPATH}
+python -m rhel.reports.cli bench --model linear --repeats 2 --budget 1020 \
+    --json benchmarks/bench-linear.json --plot benchmarks/bench-linear.png > benchmarks/bench-linear.txt
+python -m rhel.reports.cli bench --model nonlinear --repeats 2 --lengths 4096 8192 16384 32768 49920 --no-beyond \
+    --json benchmarks/bench-nonlinear.json --plot benchmarks/bench-nonlinear.png > benchmarks/bench-nonlinear.txt
+python -m rhel.reports.cli gradcheck --model nonlinear --json benchmarks/gradcheck-nonlinear.json \
+    --plot benchmarks/gradcheck-nonlinear.png --eps-sweep benchmarks/eps-sweep-nonlinear.png \
+    > benchmarks/gradcheck-nonlinear.txt
+python -m rhel.reports.cli gradcheck --model linear --json benchmarks/gradcheck-linear.json \
+    --plot benchmarks/gradcheck-linear.png --eps-sweep benchmarks/eps-sweep-linear.png \
+    > benchmarks/gradcheck-linear.txt

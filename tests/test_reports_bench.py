@@ -1,0 +1,74 @@
+"""rhel bench: the worker's record, OOM and timeout records instead of crashes, and the ratio table."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from rhel.reports.bench import format_bench, growth_per_1k, ratio_table, run_bench, run_config
+
+TINY = {"model": "linear", "num_blocks": 1, "hidden": 4, "state_size": 4, "batch_size": 2}
+
+
+def test_worker_record_fields():
+    r = run_config("rhel", 32, TINY, repeats=2, timeout_s=300)
+    assert r["status"] == "ok", r
+    keys = ("method", "length", "step_time_s", "times_s", "compile_s", "baseline_rss_mb", "peak_rss_mb")
+    keys += ("run_peak_rss_mb", "memory_mb", "import_rss_mb", "peak_minus_import_mb", "xla_memory", "wall_s")
+    for key in keys:
+        assert key in r, key
+    assert r["method"] == "rhel" and r["length"] == 32 and len(r["times_s"]) == 2
+    assert r["step_time_s"] > 0 and r["peak_rss_mb"] >= r["baseline_rss_mb"] > 0
+    json.dumps(r)
+
+
+def test_memory_limit_is_reported_as_oom():
+    r = run_config("bptt", 32, TINY, repeats=1, timeout_s=300, mem_limit_mb=50)
+    assert r["status"] == "oom" and "limit" in r["error"]
+
+
+def test_timeout_is_reported():
+    r = run_config("bptt", 32, TINY, repeats=1, timeout_s=0.5)
+    assert r["status"] == "timeout"
+
+
+def test_failed_method_is_skipped_after_oom():
+    report = run_bench(TINY, methods=("bptt",), lengths=(16, 32), beyond=True, mem_limit_mb=50, timeout_s=300)
+    statuses = [r["status"] for r in report["results"]]
+    assert statuses == ["oom", "skipped"]
+    assert "OOM" in format_bench(report)
+    assert report["machine"]["cores"] >= 1 and report["schema"] == "rhel.bench/1"
+
+
+def _ok(method, length, t, m):
+    return {"method": method, "length": length, "status": "ok", "step_time_s": t, "memory_mb": m}
+
+
+def test_ratio_table():
+    results = [_ok("rhel", 1024, 1.0, 10.0), _ok("bptt", 1024, 2.0, 40.0),
+               _ok("rhel", 4096, 3.0, 20.0), _ok("bptt", 4096, 4.0, 160.0),
+               {"method": "rhel", "length": 8192, "status": "ok", "step_time_s": 6.0, "memory_mb": 30.0},
+               {"method": "bptt", "length": 8192, "status": "oom", "error": "x"}]  # fmt: skip
+    rows = {(r["method"], r["length"]): r for r in ratio_table(results)}
+    assert rows[("rhel", 1024)]["time_ratio"] == pytest.approx(0.5)
+    assert rows[("rhel", 1024)]["memory_ratio"] == pytest.approx(0.25)
+    assert rows[("rhel", 4096)]["time_ratio"] == pytest.approx(0.75)
+    assert rows[("rhel", 4096)]["memory_ratio"] == pytest.approx(0.125)
+    assert rows[("bptt", 4096)]["time_ratio"] == pytest.approx(1.0)
+    assert rows[("rhel", 8192)]["time_ratio"] is None and rows[("bptt", 8192)]["status"] == "oom"
+    assert growth_per_1k(results, "rhel") == pytest.approx(10.0 / 4.096)
+    report = {"methods": ["rhel", "bptt"], "lengths": [1024, 4096, 8192], "ratios": ratio_table(results),
+              "results": results}  # fmt: skip
+    text = format_bench(report)
+    assert "OOM" in text and "0.50" in text and "0.12" in text
+
+
+def test_markdown_table():
+    from rhel.reports.markdown import bench_markdown
+
+    results = [_ok("rhel", 4096, 3.0, 20.0), _ok("bptt", 4096, 4.0, 160.0), _ok("rhel", 8192, 5.0, 30.0),
+               {"method": "bptt", "length": 8192, "status": "oom", "error": "x"}]  # fmt: skip
+    report = {"methods": ["rhel", "bptt"], "lengths": [4096, 8192], "ratios": ratio_table(results), "results": results}
+    text = bench_markdown(report)
+    assert "**0.75**" in text and "**0.12**" in text and "OOM" in text
