@@ -76,9 +76,10 @@ ESTIMATORS: dict[str, Estimator] = {
 
 
 #: Default nudges (relative, in state units) measured with ``rhel gradcheck --eps-sweep`` on the nonlinear HSSM
-#: (benchmarks/eps-sweep-nonlinear.png): at each, the error against BPTT is within a few times its minimum over eps.
+#: (benchmarks/eps-sweep-nonlinear.png) and ``benchmarks/unit_agreement.py``: at each, the error against BPTT is within
+#: a few times its minimum over eps, for the whole gradient and for its worst (smallest) parameter leaf.
 MEASURED_EPSILON: dict[tuple[str, str], float] = {
-    ("central", "float32"): 1e-3,
+    ("central", "float32"): 5e-3,
     ("one_sided", "float32"): 3e-4,
     ("richardson", "float32"): 1e-2,
     ("central", "float64"): 6e-6,
@@ -90,7 +91,7 @@ MEASURED_EPSILON: dict[tuple[str, str], float] = {
 def default_epsilon(estimator: str, dtype: Any, *, quadratic: bool = False) -> float:
     """The default nudging strength (relative to the cotangent's size, see :class:`RHEL`).
 
-    For float32 and float64 the values measured by the eps sweep (:data:`MEASURED_EPSILON`): central 1e-3 / 6e-6,
+    For float32 and float64 the values measured by the eps sweep (:data:`MEASURED_EPSILON`): central 5e-3 / 6e-6,
     one-sided 3e-4 / 1.5e-8, Richardson 1e-2 / 1e-4. For other dtypes the textbook balance of truncation and
     rounding error, ``machine_eps ** (1 / (order + 1))``. For a quadratic energy (a linear HRU) the echoes are affine
     in ``eps``, so the symmetric estimators (central, Richardson) have no truncation error at all and ``eps = 1``
@@ -112,7 +113,7 @@ class RHEL(AbstractGradient):
 
     - ``epsilon``: the nudging strength (a number, or a scalar array to sweep it without recompiling). ``None``
       (default) picks a value that balances the estimator's bias against rounding in the computation's dtype
-      (:func:`default_epsilon`, measured by an eps sweep): central 6e-6 in float64 and 1e-3 in float32; for linear
+      (:func:`default_epsilon`, measured by an eps sweep): central 6e-6 in float64 and 5e-3 in float32; for linear
       HRUs, where the central and Richardson estimators are exact for every ``eps``, ``1.0``.
     - ``estimator``: ``"central"`` (3 passes, bias O(eps^2), the paper's), ``"one_sided"`` (2 passes: the forward
       pass is the eps = 0 echo, bias O(eps)) or ``"richardson"`` (5 passes, bias O(eps^4)).
