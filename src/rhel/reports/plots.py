@@ -9,6 +9,16 @@ from typing import Any
 import numpy as np
 
 
+def _save(plt: Any, fig: Any, path: str | Path) -> Path:
+    """Lay out, write (creating the folder) and close a figure; return its path."""
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
 def _pyplot():
     import matplotlib
 
@@ -52,12 +62,7 @@ def plot_alignment(report: dict[str, Any], path: str | Path, *, estimator: str |
     unit = report["config"]["model"]["unit"]
     fig.suptitle(f"RHEL ({estimator}) vs BPTT, {unit} HSSM, {report['config']['data']['name']} "
                  f"(L={report['length']}, batch {report['batch_size']})", fontsize=10)  # fmt: skip
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return _save(plt, fig, path)
 
 
 def plot_eps_sweep(report: dict[str, Any], path: str | Path) -> Path:
@@ -87,12 +92,7 @@ def plot_eps_sweep(report: dict[str, Any], path: str | Path) -> Path:
     ax.set_title(f"RHEL error vs eps, {unit} HSSM, L={report['length']}", fontsize=10)
     ax.grid(True, which="major", alpha=0.3)
     ax.legend(fontsize=7)
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return _save(plt, fig, path)
 
 
 def plot_bench(report: dict[str, Any], path: str | Path) -> Path:
@@ -120,9 +120,4 @@ def plot_bench(report: dict[str, Any], path: str | Path) -> Path:
     fig.suptitle(f"{c['model']} HSSM, {c['num_blocks']} blocks, hidden {c['hidden']}, state {c['state_size']}, "
                  f"batch {c['batch_size']}; {report['machine']['backend']} ({report['machine']['cpu']})",
                  fontsize=9)  # fmt: skip
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return _save(plt, fig, path)
