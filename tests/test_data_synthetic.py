@@ -55,5 +55,6 @@ def test_adding_targets():
     x, y = ds.train.inputs, ds.train.targets
     assert x.shape == (32, 100, 2) and y.shape == (32, 1, 1)
     assert np.all(x[:, :50, 1].sum(1) == 1) and np.all(x[:, 50:, 1].sum(1) == 1)
-    np.testing.assert_allclose(y[:, 0, 0], (x[..., 0] * x[..., 1]).sum(1), rtol=1e-6)
+    np.testing.assert_allclose(y[:, 0, 0], (x[..., 0] * x[..., 1]).sum(1) - 1.0, rtol=1e-6, atol=1e-6)
+    assert np.all(np.abs(y) < 1.0)  # within the tanh regression head's range
     assert dataset_info("adding").output_dim == 1

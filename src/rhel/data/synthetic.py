@@ -5,7 +5,8 @@
   ago.
 * ``copy_memory`` (Hochreiter & Schmidhuber 1997; Arjovsky et al. 2016): recall ``n_copy`` symbols seen at
   the start after a long blank delay.
-* ``adding`` (Hochreiter & Schmidhuber 1997): the sum of the two marked values of a long random sequence.
+* ``adding`` (Hochreiter & Schmidhuber 1997): the sum of the two marked values of a long random sequence, minus 1
+  (centred in [-1, 1), the range of the tanh regression head).
 
 Each split is drawn from its own child stream of ``numpy.random.default_rng(seed)``, so a seed fixes the data
 and changing ``n_train`` does not change the validation or test sets.
@@ -165,9 +166,9 @@ def _adding_info(length: int) -> DatasetInfo:
         description=(
             "Generated adding problem: channel 0 uniform [0, 1) values, channel 1 marks two steps (one in "
             "each "
-            "half); the target (at the last step) is the sum of the two marked values. Chance: MSE 1/6 ~ "
-            "0.1667 "
-            "when always predicting 1."
+            "half); the target (at the last step) is the sum of the two marked values minus 1, centred in "
+            "[-1, 1) so that the paper's tanh regression head can reach it. Chance: MSE 1/6 ~ 0.1667 when "
+            "always predicting 0."
         ),
         obtain="generated in-process from the seed (no files)",
     )
@@ -194,7 +195,7 @@ def load_adding(
         marks = np.zeros((n, length))
         marks[np.arange(n), first] = 1.0
         marks[np.arange(n), second] = 1.0
-        y = values[np.arange(n), first] + values[np.arange(n), second]
+        y = values[np.arange(n), first] + values[np.arange(n), second] - 1.0
         return np.stack([values, marks], axis=-1).astype(np.float32), y.reshape(n, 1, 1)
 
     return _dataset(_adding_info(length), gen, seed, (n_train, n_val, n_test))
