@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import abc
+import math
 from typing import Any
 
 import equinox as eqx
@@ -20,6 +21,19 @@ def check_sizes(owner: str, **sizes: int) -> None:
     for name, v in sizes.items():
         if isinstance(v, bool) or not isinstance(v, int) or v < 1:
             raise ValueError(f"{owner} {name} must be a positive integer, got {v!r}")
+
+
+def initial_log_step(owner: str, step: float, dtype: Any) -> Array:
+    """``log(step)`` as a parameter, after checking that ``step`` is a positive finite number."""
+    if isinstance(step, bool) or not (isinstance(step, (int, float)) and math.isfinite(step) and step > 0):
+        raise ValueError(f"{owner} step must be a positive finite number, got {step!r}")
+    return jnp.asarray(math.log(step), dtype)
+
+
+def step_size(log_step: Array, trainable: bool) -> Array:
+    """The step ``exp(log_step)``, frozen (no gradient) unless ``trainable``."""
+    step = jnp.exp(log_step)
+    return step if trainable else jax.lax.stop_gradient(step)
 
 
 def check_finite(x: Array, what: str) -> Array:

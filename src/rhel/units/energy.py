@@ -14,7 +14,7 @@ from jaxtyping import Array, PRNGKeyArray
 
 from rhel.gradients._core import HamiltonianCore
 from rhel.integrators import leapfrog_step
-from rhel.units.base import AbstractHRU, check_sizes
+from rhel.units.base import AbstractHRU, check_sizes, initial_log_step, step_size
 
 
 class ContractError(ValueError):
@@ -80,8 +80,6 @@ class EnergyHRU(AbstractHRU):
         dtype: Any = None,
         key: PRNGKeyArray,
     ):
-        if not (isinstance(step, (int, float)) and math.isfinite(step) and step > 0):
-            raise ValueError(f"EnergyHRU step must be a positive finite number, got {step!r}")
         out_size = state_size if out_size is None else out_size
         check_sizes("EnergyHRU", in_size=in_size, state_size=state_size, out_size=out_size)
         dtype = jnp.result_type(float) if dtype is None else dtype
@@ -90,7 +88,7 @@ class EnergyHRU(AbstractHRU):
         self.core = HamiltonianCore(_Kinetic(kinetic), _Potential(potential))
         self.scan, self.train_step = "sequential", train_step
         self.params = params
-        self.log_step = jnp.asarray(math.log(step), dtype)
+        self.log_step = initial_log_step("EnergyHRU", step, dtype)
         if readout is None:
             bound = state_size**-0.5
             readout = jax.random.uniform(kr, (out_size, state_size), dtype, -bound, bound)
@@ -106,9 +104,7 @@ class EnergyHRU(AbstractHRU):
         return self.n_state
 
     def energy_params(self) -> dict[str, Any]:
-        step = jnp.exp(self.log_step)
-        if not self.train_step:
-            step = jax.lax.stop_gradient(step)
+        step = step_size(self.log_step, self.train_step)
         return {"params": self.params, "step": step}
 
     def drive_matrix(self) -> None:

@@ -11,7 +11,7 @@ import jax.numpy as jnp
 from jaxtyping import Array, Float, PRNGKeyArray
 
 from rhel.gradients._core import HamiltonianCore
-from rhel.units.base import AbstractHRU, check_sizes
+from rhel.units.base import AbstractHRU, check_sizes, initial_log_step, step_size
 
 
 def log_cosh(x: Array) -> Array:
@@ -67,8 +67,6 @@ class NonlinearHRU(AbstractHRU):
         dtype: Any = None,
         key: PRNGKeyArray,
     ):
-        if not (isinstance(step, (int, float)) and math.isfinite(step) and step > 0):
-            raise ValueError(f"NonlinearHRU step must be a positive finite number, got {step!r}")
         out_size = in_size if out_size is None else out_size
         check_sizes("NonlinearHRU", in_size=in_size, state_size=state_size, out_size=out_size)
         dtype = jnp.result_type(float) if dtype is None else dtype
@@ -80,7 +78,7 @@ class NonlinearHRU(AbstractHRU):
         self.b = jnp.zeros((p,), dtype)
         self.c_hat = jax.random.uniform(k[1], (p,), dtype, -1.0, 1.0)
         self.alpha = jax.random.uniform(k[2], (), dtype, 0.1, 1.0)
-        self.log_step = jnp.asarray(math.log(step), dtype)
+        self.log_step = initial_log_step("NonlinearHRU", step, dtype)
         self.b_in = jax.random.uniform(k[3], (p, h), dtype, -(h**-0.5), h**-0.5)
         self.c_out = jax.random.uniform(k[4], (o, p), dtype, -(p**-0.5), p**-0.5)
         self.d = jax.random.normal(k[5], (h,), dtype) if o == h else None
@@ -90,9 +88,7 @@ class NonlinearHRU(AbstractHRU):
         return self.w.shape[0]
 
     def energy_params(self) -> dict[str, Array]:
-        step = jnp.exp(self.log_step)
-        if not self.train_step:
-            step = jax.lax.stop_gradient(step)
+        step = step_size(self.log_step, self.train_step)
         return {"W": self.w, "b": self.b, "c": jax.nn.sigmoid(self.c_hat), "alpha": self.alpha, "step": step}
 
     def drive_matrix(self) -> Array:
