@@ -383,6 +383,20 @@ def rhel_gradient(
     Returns:
         ``(loss, grad_theta, grad_x0)`` with ``grad_x0 = (dL/dphi0, dL/dpi0)``.
     """
+    loss, g_theta, g_x0, _, _, _ = _forward_and_echo(
+        system, integrator, theta, x0, inputs, targets, dt, eps=eps, estimator=estimator, damping=damping,
+        echo_damping=echo_damping, noise=noise, key=key, record=False, check=check, energy_tol=energy_tol,
+    )  # fmt: skip
+    return loss, g_theta, g_x0
+
+
+def _forward_and_echo(
+    system, integrator, theta, x0, inputs, targets, dt, *, eps, estimator, damping, echo_damping, noise, key, record,
+    check, energy_tol=0.1,
+):  # fmt: skip
+    """Validate, run the forward pass and the echoes, raising on non-finite states; the one path behind
+    :func:`rhel_gradient` and :func:`echo_trajectory`. Returns ``(loss, grad_theta, grad_x0, record, final state,
+    dtype)``."""
     integrator, x0, inputs, targets, dt_a, dtype = _prepare(system, integrator, theta, x0, inputs, targets, dt)
     n_steps = inputs.shape[0]
     if check:
@@ -391,25 +405,12 @@ def rhel_gradient(
     gamma = _gamma(damping, dtype)
     phiT, piT, loss, bad, _ = _forward_core(system, integrator, theta, x0, inputs, targets, dt_a, gamma, False)
     _raise_nonfinite(system, "forward pass", bad, n_steps, dt)
-    g_theta, g_x0, bad_e = _run_echo(
-        system,
-        integrator,
-        theta,
-        (phiT, piT),
-        inputs,
-        targets,
-        dt_a,
-        eps,
-        estimator,
-        damping,
-        echo_damping,
-        noise,
-        key,
-        dtype,
-        record=False,
-    )[:3]
+    g_theta, g_x0, bad_e, rec = _run_echo(
+        system, integrator, theta, (phiT, piT), inputs, targets, dt_a, eps, estimator, damping, echo_damping, noise,
+        key, dtype, record=record,
+    )  # fmt: skip
     _raise_nonfinite(system, "echo", bad_e, n_steps, dt)
-    return loss, g_theta, g_x0
+    return loss, g_theta, g_x0, rec, (phiT, piT), dtype
 
 
 def _run_echo(
@@ -471,28 +472,10 @@ def echo_trajectory(
     """The same echo routine as :func:`rhel_gradient`, recording both echoes and the running gradient estimate
     :math:`-\\frac{1}{\\varepsilon_0-\\varepsilon_1}\\int_0^s(\\nabla_\\theta H^{(0)} - \\nabla_\\theta
     H^{(1)})` over echo time :math:`s` (for figures)."""
-    integrator, x0, inputs, targets, dt_a, dtype = _prepare(system, integrator, theta, x0, inputs, targets, dt)
-    gamma = _gamma(damping, dtype)
-    phiT, piT, _, bad, _ = _forward_core(system, integrator, theta, x0, inputs, targets, dt_a, gamma, False)
-    _raise_nonfinite(system, "forward pass", bad, inputs.shape[0], dt)
-    _, _, bad_e, rec = _run_echo(
-        system,
-        integrator,
-        theta,
-        (phiT, piT),
-        inputs,
-        targets,
-        dt_a,
-        eps,
-        estimator,
-        damping,
-        echo_damping,
-        None,
-        None,
-        dtype,
-        record=True,
-    )
-    _raise_nonfinite(system, "echo", bad_e, inputs.shape[0], dt)
+    _, _, _, rec, (phiT, piT), dtype = _forward_and_echo(
+        system, integrator, theta, x0, inputs, targets, dt, eps=eps, estimator=estimator, damping=damping,
+        echo_damping=echo_damping, noise=None, key=None, record=True, check=False,
+    )  # fmt: skip
     eps_pair = _eps_pair(eps, estimator, dtype)
     d_eps = eps_pair[0] - eps_pair[1]
     phi = jnp.concatenate([jnp.broadcast_to(phiT, (2, 1) + phiT.shape), rec[0]], axis=1)
