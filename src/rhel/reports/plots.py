@@ -8,30 +8,13 @@ from typing import Any
 
 import numpy as np
 
-
-def _save(plt: Any, fig: Any, path: str | Path) -> Path:
-    """Lay out, write (creating the folder) and close a figure; return its path."""
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
-
-
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
+from rhel.figures import pyplot, save_figure
 
 
 def plot_alignment(report: dict[str, Any], path: str | Path, *, estimator: str | None = None) -> Path:
     """Bar chart like the paper's Fig. 4: cosine similarity and norm ratio of RHEL vs BPTT for every HRU
     parameter, grouped by block, one bar per precision (one estimator, default the first, the paper's central)."""
-    plt = _pyplot()
+    plt = pyplot()
     estimator = estimator or report["estimators"][0]
     rows = [r for r in report["results"] if r["estimator"] == estimator and r["block"].startswith("block")]
     params = list(dict.fromkeys(r["param"] for r in rows if r["param"].startswith("unit.")))
@@ -62,13 +45,13 @@ def plot_alignment(report: dict[str, Any], path: str | Path, *, estimator: str |
     unit = report["config"]["model"]["unit"]
     fig.suptitle(f"RHEL ({estimator}) vs BPTT, {unit} HSSM, {report['config']['data']['name']} "
                  f"(L={report['length']}, batch {report['batch_size']})", fontsize=10)  # fmt: skip
-    return _save(plt, fig, path)
+    return save_figure(fig, path)
 
 
 def plot_eps_sweep(report: dict[str, Any], path: str | Path) -> Path:
     """Relative error of RHEL's gradient (all leaves together) against eps, log-log, per precision and
     estimator; the default eps of each curve is marked with a star."""
-    plt = _pyplot()
+    plt = pyplot()
     rows = report["eps_sweep"] or []
     fig, ax = plt.subplots(figsize=(6.5, 4.5))
     styles = {"float32": "--", "float64": "-"}
@@ -92,13 +75,13 @@ def plot_eps_sweep(report: dict[str, Any], path: str | Path) -> Path:
     ax.set_title(f"RHEL error vs eps, {unit} HSSM, L={report['length']}", fontsize=10)
     ax.grid(True, which="major", alpha=0.3)
     ax.legend(fontsize=7)
-    return _save(plt, fig, path)
+    return save_figure(fig, path)
 
 
 def plot_bench(report: dict[str, Any], path: str | Path) -> Path:
     """Step time and peak memory against sequence length, one line per gradient method (failed points omitted;
     an OOM or timeout is marked with an x at the top of the axis)."""
-    plt = _pyplot()
+    plt = pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
     methods = list(dict.fromkeys(r["method"] for r in report["results"]))
     for k, method in enumerate(methods):
@@ -120,4 +103,4 @@ def plot_bench(report: dict[str, Any], path: str | Path) -> Path:
     fig.suptitle(f"{c['model']} HSSM, {c['num_blocks']} blocks, hidden {c['hidden']}, state {c['state_size']}, "
                  f"batch {c['batch_size']}; {report['machine']['backend']} ({report['machine']['cpu']})",
                  fontsize=9)  # fmt: skip
-    return _save(plt, fig, path)
+    return save_figure(fig, path)
