@@ -28,6 +28,7 @@ import tempfile
 import urllib.error
 import urllib.request
 import zipfile
+import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -325,7 +326,7 @@ def extract_zip(archive: Path, folder: Path, members: Sequence[str] | None = Non
                 raise DataError(f"{archive}: member {n!r} would be written outside {folder}")
         try:
             zf.extractall(tmpdir, members=names)
-        except (zipfile.BadZipFile, EOFError, OSError) as e:
+        except (zipfile.BadZipFile, EOFError, OSError, zlib.error) as e:
             raise DataError(f"{archive}: truncated or corrupt zip ({e})") from None
         for entry in Path(tmpdir).iterdir():
             target = folder / entry.name
