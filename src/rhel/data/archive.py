@@ -91,7 +91,9 @@ def load_archive_folder(
     is_test = np.arange(len(series)) >= len(raw["TRAIN"].series)
     y, classes = encode_labels(labels)
     if num_classes is not None and len(classes) != num_classes:
-        raise DataError(f"{folder}: {len(classes)} class labels {list(classes)} found, num_classes={num_classes} expected")
+        raise DataError(
+            f"{folder}: {len(classes)} class labels {list(classes)} found, num_classes={num_classes} expected"
+        )
     x, mask = pad_sequences(series, max_length, pad, source=str(folder))
     if dedupe:
         flat = x.reshape(x.shape[0], -1)

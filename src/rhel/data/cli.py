@@ -39,7 +39,8 @@ def cmd_list(args: argparse.Namespace) -> int:
     for name in list_datasets():
         info = dataset_info(name)
         shape = f"{info.length} x {info.channels}"
-        print(f"{name:<24} {info.task:<15} {_size(info):<11} {shape:>14}  {_local(name, dataset_folder(name, args.data_dir))}")
+        local = _local(name, dataset_folder(name, args.data_dir))
+        print(f"{name:<24} {info.task:<15} {_size(info):<11} {shape:>14}  {local}")
     return 0
 
 

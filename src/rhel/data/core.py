@@ -210,11 +210,17 @@ def check_class_indices(targets: np.ndarray, source: str, num_classes: int | Non
     """Class labels as ``int64`` indices; raise :class:`DataError` naming ``source`` and the first label that is
     not an integer (``1.5``), negative (``-1``) or, when ``num_classes`` is given, not below it (``7`` of 4)."""
     targets = np.asarray(targets)
-    if targets.dtype == bool or not (np.issubdtype(targets.dtype, np.integer) or np.issubdtype(targets.dtype, np.floating)):
+    if targets.dtype == bool or not (
+        np.issubdtype(targets.dtype, np.integer) or np.issubdtype(targets.dtype, np.floating)
+    ):
         raise DataError(f"{source}: class labels must be integer indices, got dtype {targets.dtype}")
     problems = (
-        (~np.isfinite(targets) | (targets != np.round(targets)) if np.issubdtype(targets.dtype, np.floating) else None,
-         "is not an integer class index"),
+        (
+            ~np.isfinite(targets) | (targets != np.round(targets))
+            if np.issubdtype(targets.dtype, np.floating)
+            else None,
+            "is not an integer class index",
+        ),
         (targets < 0, "is negative; class indices run from 0 to num_classes - 1"),
         (targets >= num_classes if num_classes is not None else None, f"is out of range for {num_classes} classes"),
     )
@@ -425,7 +431,9 @@ def check_regression_targets(dataset: Dataset, source: str) -> None:
                 f"(N, {t}, {d}); predictions would broadcast against them"
             )
     if dataset.info.output_dim is not None and d != dataset.info.output_dim:
-        raise DataError(f"{source}: regression targets have {d} outputs, the dataset declares {dataset.info.output_dim}")
+        raise DataError(
+            f"{source}: regression targets have {d} outputs, the dataset declares {dataset.info.output_dim}"
+        )
     length = dataset.train.inputs.shape[1]
     if (t - 1) * dataset.info.target_stride >= length:
         raise DataError(

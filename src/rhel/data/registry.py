@@ -103,7 +103,9 @@ def _looks_like_path(name: str) -> bool:
 _DATA_SUFFIXES = (".npz", ".ts", ".arff", ".tsv", ".txt")
 
 
-def resolve(name: str | os.PathLike[str], data_dir: str | os.PathLike[str] | None = None) -> tuple[str | None, Path | None]:
+def resolve(
+    name: str | os.PathLike[str], data_dir: str | os.PathLike[str] | None = None
+) -> tuple[str | None, Path | None]:
     """What ``name`` refers to: ``(registered name, folder)``, ``(registered name, None)`` for a generated dataset,
     or ``(None, path)`` for a user's own data.
 
@@ -118,7 +120,9 @@ def resolve(name: str | os.PathLike[str], data_dir: str | os.PathLike[str] | Non
         path = Path(key).expanduser()
         if not path.exists():
             if _looks_like_path(key):
-                raise DataError(f"{path}: no such file or folder (give an existing path or a registered dataset name)")
+                raise DataError(
+                    f"{path}: no such file or folder (give an existing path or a registered dataset name)"
+                ) from None
             raise
         for spec in _registry().values():
             for folder in spec.folders:
@@ -161,7 +165,9 @@ def dataset_folder(name: str, data_dir: str | os.PathLike[str] | None = None) ->
     return candidates[0]
 
 
-def fetch(name: str | os.PathLike[str], data_dir: str | os.PathLike[str] | None = None, *, progress: bool = True) -> Path | None:
+def fetch(
+    name: str | os.PathLike[str], data_dir: str | os.PathLike[str] | None = None, *, progress: bool = True
+) -> Path | None:
     """Download a dataset into its folder and return the folder (``None`` for generated datasets).
 
     ``name`` may be a path to a dataset folder. Data that is present and verifies is not downloaded again (this
@@ -184,7 +190,9 @@ def fetch(name: str | os.PathLike[str], data_dir: str | os.PathLike[str] | None 
     return folder
 
 
-def _check_options(fn: Callable[..., Any], options: dict[str, Any], what: str, extra: Callable[..., Any] | None) -> None:
+def _check_options(
+    fn: Callable[..., Any], options: dict[str, Any], what: str, extra: Callable[..., Any] | None
+) -> None:
     """Refuse ``options`` that ``fn`` does not take (with ``**options``, those of ``extra``, where it forwards
     them), naming the key and listing the valid ones."""
     valid: set[str] = set()
@@ -199,7 +207,7 @@ def _check_options(fn: Callable[..., Any], options: dict[str, Any], what: str, e
     unknown = sorted(set(options) - valid)
     if unknown:
         raise DataError(
-            f"unknown option(s) {unknown} for {what} (the [data.options] of a config); valid: {', '.join(sorted(valid))}"
+            f"unknown option(s) {unknown} for {what} ([data.options] in a config); valid: {', '.join(sorted(valid))}"
         )
 
 
