@@ -226,7 +226,8 @@ def verify_folder(folder: Path, extra: Mapping[Path, Sequence[str]] | None = Non
             got = next(iter(found.values()))
             raise DataError(
                 f"{path}: checksum mismatch (got {got[:16]}..., expected {sums[0]} from {source}); the file is "
-                f"corrupt or was changed: delete it and run `rhel data fetch {what or folder}`"
+                f"corrupt or was changed: delete it and "
+                + (f"run `rhel data fetch {what}`" if what else "fetch it again")
             )
         _VERIFIED.add((*stamp, matched))
         cache[key] = {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "checksum": matched}

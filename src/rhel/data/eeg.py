@@ -74,10 +74,10 @@ DELHI_INFO = DatasetInfo(
 )
 
 
-def _open_zip(path: Path, remote: Remote) -> zipfile.ZipFile:
+def _open_zip(path: Path, remote: Remote, name: str) -> zipfile.ZipFile:
     if not path.is_file():
         raise DataError(f"{path}: missing")
-    verify_folder(path.parent, {path: remote.checksums})
+    verify_folder(path.parent, {path: remote.checksums}, what=name)
     try:
         return zipfile.ZipFile(path)
     except zipfile.BadZipFile as e:
@@ -95,7 +95,7 @@ def load_bonn(root: Path, seed: int = 0, *, binary: bool = False) -> Dataset:
     """Load Bonn EEG from ``root/Bonn EEG dataset.zip`` as ``(500, 4097, 1)``."""
     path = root / BONN_ZIP.filename
     series, labels = [], []
-    with _open_zip(path, BONN_ZIP) as zf:
+    with _open_zip(path, BONN_ZIP, BONN_INFO.name) as zf:
         for name in sorted(zf.namelist()):
             top = name.split("/")[0]
             if top not in BONN_SETS or not name.lower().endswith(".txt"):
@@ -126,7 +126,7 @@ def load_delhi(root: Path, seed: int = 0) -> Dataset:
     """Load New Delhi EEG from ``root/Delhi dataset.zip`` as ``(150, 1024, 1)``."""
     path = root / DELHI_ZIP.filename
     series, labels = [], []
-    with _open_zip(path, DELHI_ZIP) as zf:
+    with _open_zip(path, DELHI_ZIP, DELHI_INFO.name) as zf:
         for name in sorted(zf.namelist()):
             parts = name.split("/")
             if len(parts) < 2 or parts[-2] not in DELHI_CLASSES or not name.endswith(".mat"):

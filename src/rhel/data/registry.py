@@ -29,6 +29,7 @@ from rhel.data.core import (
     DatasetInfo,
     UnknownDatasetError,
     build_splits,
+    check_class_indices,
     check_classes,
     check_regression_targets,
     make_split,
@@ -265,9 +266,17 @@ def _load_npz(path: Path, seed: int, val_fraction: float, task: str | None, num_
         for key in [k for k in arrays if k.startswith("y_")]:
             t = arrays[key]
             arrays[key] = t.reshape(t.shape[0], 1, 1) if t.ndim == 1 else t[:, None, :] if t.ndim == 2 else t
+        for key in [k for k in arrays if k.startswith("y_")]:
+            if arrays[key].shape[1:] != arrays["y_train"].shape[1:]:
+                raise DataError(
+                    f"{path} ({key}): regression targets of shape (N, {', '.join(map(str, arrays[key].shape[1:]))}) "
+                    f"do not match y_train's; predictions would broadcast against them"
+                )
     xt = arrays["x_train"]
     n_classes = None
     if task == "classification":
+        for key in [k for k in arrays if k.startswith("y_")]:
+            arrays[key] = check_class_indices(arrays[key], f"{path} ({key})", num_classes)
         labels = [arrays[k] for k in arrays if k.startswith("y_")]
         found = np.unique(np.concatenate([y.ravel() for y in labels]))
         n_classes = num_classes if num_classes is not None else int(max(found.max(), 0)) + 1
