@@ -85,24 +85,24 @@ def test_single_class_is_refused(tmp_path):
         load(folder)
 
 
-def test_arff_without_class_attribute(tmp_path):
-    folder = tmp_path / "NoLab"
+def _archive(folder, ext, lines):
+    """Both splits of problem ``folder.name`` as ``<Name>_TRAIN.<ext>`` / ``_TEST.<ext>`` holding ``lines``."""
     folder.mkdir()
     for split in ("TRAIN", "TEST"):
-        head = ["@relation NoLab", "@attribute t0 numeric", "@attribute t1 numeric", "@data"]
-        (folder / f"NoLab_{split}.arff").write_text("\n".join(head + ["1,2", "3,4"]) + "\n")
+        (folder / f"{folder.name}_{split}.{ext}").write_text("\n".join(lines) + "\n")
+    return folder
+
+
+def test_arff_without_class_attribute(tmp_path):
+    lines = ["@relation NoLab", "@attribute t0 numeric", "@attribute t1 numeric", "@data", "1,2", "3,4"]
     with pytest.raises(DataError, match=r"NoLab_TRAIN\.arff: no class attribute"):
-        load(folder)
+        load(_archive(tmp_path / "NoLab", "arff", lines))
 
 
 def test_ts_label_outside_declared_classes(tmp_path):
-    folder = tmp_path / "Decl"
-    folder.mkdir()
-    for split in ("TRAIN", "TEST"):
-        head = ["@problemName Decl", "@univariate true", "@classLabel true 0 1 2 3", "@data"]
-        (folder / f"Decl_{split}.ts").write_text("\n".join(head + ["1,2,3:0", "1,2,4:7"]) + "\n")
+    lines = ["@problemName Decl", "@univariate true", "@classLabel true 0 1 2 3", "@data", "1,2,3:0", "1,2,4:7"]
     with pytest.raises(DataError, match=r"Decl_TRAIN\.ts, line 6: class label '7' is not one of the declared"):
-        load(folder)
+        load(_archive(tmp_path / "Decl", "ts", lines))
 
 
 def test_regression_targets_that_would_broadcast(tmp_path):
