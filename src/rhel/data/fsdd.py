@@ -19,6 +19,7 @@ import hashlib
 import re
 import shutil
 import tempfile
+import warnings
 from math import gcd
 from pathlib import Path
 
@@ -78,9 +79,11 @@ def _wav_folder(root: Path) -> Path:
 def read_wav(path: Path) -> np.ndarray:
     """One mono 16-bit recording as float32 in [-1, 1)."""
     try:
-        rate, data = wavfile.read(path)
-    except (ValueError, OSError, EOFError) as e:
-        raise DataError(f"{path}: unreadable WAV ({e})") from None
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", wavfile.WavFileWarning)  # scipy only warns on a truncated file
+            rate, data = wavfile.read(path)
+    except (ValueError, OSError, EOFError, wavfile.WavFileWarning) as e:
+        raise DataError(f"{path}: unreadable or truncated WAV ({e}); fetch the dataset again") from None
     if rate != RATE:
         raise DataError(f"{path}: sampling rate {rate} Hz, expected {RATE}")
     if data.ndim != 1:
