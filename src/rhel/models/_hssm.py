@@ -18,6 +18,7 @@ from jaxtyping import Array, Bool, Float, PRNGKeyArray, Scalar
 
 from rhel.models._blocks import HSSMBlock, time_channel
 from rhel.models._heads import ClassificationHead, RegressionHead
+from rhel.units import LinearHRU, NonlinearHRU
 
 #: The name of the vmapped batch axis over which BatchNorm takes its statistics.
 BATCH_AXIS = "batch"
@@ -32,12 +33,10 @@ def make_unit(
     callable ``(in_size, state_size, *, key, **options)`` returning a unit ``u (L, H) -> y (L, H)``."""
     if callable(kind):
         return kind(in_size, state_size, key=key, **options)
-    import rhel
-
-    classes = {"linear": "LinearHRU", "nonlinear": "NonlinearHRU"}
+    classes = {"linear": LinearHRU, "nonlinear": NonlinearHRU}
     if kind not in classes:
         raise ValueError(f"unknown unit kind {kind!r}; expected one of {sorted(classes)} or a callable")
-    return getattr(rhel, classes[kind])(in_size=in_size, state_size=state_size, key=key, **options)
+    return classes[kind](in_size=in_size, state_size=state_size, key=key, **options)
 
 
 class HSSM(eqx.Module):

@@ -22,10 +22,10 @@ from typing import Any
 
 import numpy as np
 
+from rhel.gradients.methods import ESTIMATOR_METHODS, make_gradient
+
 SCHEMA = "rhel.gradcheck/1"
 PRECISIONS = ("float32", "float64")
-#: RHEL estimator -> the training module's gradient-method name.
-ESTIMATOR_METHODS = {"central": "rhel", "one_sided": "rhel-one-sided", "richardson": "rhel-richardson"}
 DEFAULT_SWEEP = tuple(float(e) for e in np.logspace(-8, 0, 9))
 
 
@@ -105,12 +105,12 @@ class Problem:
 
 
 def make_problem(config: Any, *, batch_size: int = 4, seed: int | None = None, dataset: Any = None) -> Problem:
-    """Build the model (``rhel.training.loop.build_model``) and take the first ``batch_size`` training examples
-    (``rhel.training.loop.load_dataset``). Enables x64."""
+    """Build the model (``rhel.training.experiment.build_model``) and take the first ``batch_size`` training examples
+    (``rhel.training.experiment.load_dataset``). Enables x64."""
     enable_x64()
     import jax
 
-    from rhel.training.loop import build_model, load_dataset
+    from rhel.training.experiment import build_model, load_dataset
 
     seed = config.seeds[0] if seed is None else seed
     if dataset is None:
@@ -135,7 +135,6 @@ def gradients(problem: Problem, precision: str, method: str, epsilon: float | No
     import jax.numpy as jnp
 
     from rhel.models import batch_loss
-    from rhel.training.config import make_gradient
 
     model, state, inputs, targets, mask = problem.at(precision)
     # eps travels as an array argument: one compilation serves every eps of a sweep
@@ -156,12 +155,9 @@ def effective_epsilon(problem: Problem, precision: str, estimator: str, epsilon:
     """The nudging strength RHEL uses (its default when ``epsilon`` is None) for this model and precision."""
     import jax.numpy as jnp
 
-    from rhel.gradients.rhel import default_epsilon
-
-    if epsilon is not None:
-        return float(epsilon)
+    gradient = make_gradient(ESTIMATOR_METHODS[estimator], epsilon)
     dtype = jnp.float32 if precision == "float32" else jnp.float64
-    return default_epsilon(estimator, dtype, quadratic=problem.config.model.unit == "linear")
+    return float(gradient.epsilon_for(dtype, quadratic=problem.config.model.unit == "linear"))
 
 
 def _clean(x: float) -> float | None:
@@ -182,7 +178,7 @@ def run_gradcheck(
 ) -> dict[str, Any]:
     """The full comparison as a JSON-ready dict (schema ``rhel.gradcheck/1``, documented in docs/reports.md)."""
     from rhel.training.config import config_to_dict
-    from rhel.training.loop import environment_info
+    from rhel.training.experiment import environment_info
 
     results, summary, eps_used, sweep_rows = [], [], {}, []
     for precision in precisions:
