@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from rhel.gradients.base import AbstractGradient
+from rhel.gradients import AbstractGradient
 from rhel.gradients.bptt import BPTT, CheckpointedBPTT
 from rhel.gradients.rhel import ESTIMATORS, RHEL
 

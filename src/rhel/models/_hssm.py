@@ -16,6 +16,7 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Bool, Float, PRNGKeyArray, Scalar
 
+from rhel.gradients import AbstractGradient
 from rhel.models._blocks import HSSMBlock, time_channel
 from rhel.models._heads import ClassificationHead, RegressionHead
 from rhel.units import LinearHRU, NonlinearHRU
@@ -127,7 +128,7 @@ class HSSM(eqx.Module):
         state: eqx.nn.State,
         *,
         key: PRNGKeyArray | None = None,
-        gradient: Any = None,
+        gradient: AbstractGradient | None = None,
         mask: Bool[Array, " L"] | None = None,
     ) -> tuple[Array, eqx.nn.State]:
         if self.time_channel:
@@ -145,7 +146,7 @@ def apply_batch(
     inputs: Float[Array, "B L C"],
     *,
     key: PRNGKeyArray | None = None,
-    gradient: Any = None,
+    gradient: AbstractGradient | None = None,
     mask: Bool[Array, "B L"] | None = None,
 ) -> tuple[Array, eqx.nn.State]:
     """Run ``model`` on a batch (BatchNorm statistics over it); one dropout key per sequence."""
@@ -165,7 +166,7 @@ def batch_loss(
     targets: Array,
     *,
     key: PRNGKeyArray | None = None,
-    gradient: Any = None,
+    gradient: AbstractGradient | None = None,
     mask: Bool[Array, "B L"] | None = None,
 ) -> tuple[Scalar, tuple[Scalar, eqx.nn.State]]:
     """Mean loss over a batch, with ``(mean metric, new state)`` as auxiliary output (for ``eqx.filter_value_and_grad

@@ -20,9 +20,14 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
+import equinox as eqx
 import numpy as np
+from jaxtyping import PyTree
 
+from rhel.data.core import Dataset
 from rhel.gradients.methods import ESTIMATOR_METHODS, make_gradient
+from rhel.models import HSSM
+from rhel.training.config import TrainConfig
 
 SCHEMA = "rhel.gradcheck/1"
 PRECISIONS = ("float32", "float64")
@@ -67,8 +72,7 @@ def compare(rhel: np.ndarray, bptt: np.ndarray) -> dict[str, float]:
     }
 
 
-def _cast(tree: Any, dtype: Any) -> Any:
-    import equinox as eqx
+def _cast(tree: PyTree, dtype: Any) -> PyTree:
     import jax
     import jax.numpy as jnp
 
@@ -84,9 +88,9 @@ def _cast(tree: Any, dtype: Any) -> Any:
 class Problem:
     """A model, its BatchNorm state and one batch, in float64 (the float32 version is cast from it)."""
 
-    config: Any
-    model: Any
-    state: Any
+    config: TrainConfig
+    model: HSSM
+    state: eqx.nn.State
     inputs: np.ndarray
     targets: np.ndarray
     mask: np.ndarray | None
@@ -104,7 +108,9 @@ class Problem:
         return _cast(self.model, dtype), _cast(self.state, dtype), inputs, targets, mask
 
 
-def make_problem(config: Any, *, batch_size: int = 4, seed: int | None = None, dataset: Any = None) -> Problem:
+def make_problem(
+    config: TrainConfig, *, batch_size: int = 4, seed: int | None = None, dataset: Dataset | None = None
+) -> Problem:
     """Build the model (``rhel.training.experiment.build_model``) and take the first ``batch_size`` training examples
     (``rhel.training.experiment.load_dataset``). Enables x64."""
     enable_x64()
@@ -130,7 +136,6 @@ _GRAD_FNS: dict[Any, Any] = {}
 
 def gradients(problem: Problem, precision: str, method: str, epsilon: float | None = None) -> list[tuple]:
     """``[(block, parameter, gradient array)]`` of the batch loss for one method name (``bptt``, ``rhel``, ...)."""
-    import equinox as eqx
     import jax
     import jax.numpy as jnp
 

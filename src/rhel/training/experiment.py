@@ -26,7 +26,7 @@ from jaxtyping import Array, PRNGKeyArray
 
 from rhel.data.core import Dataset, Split
 from rhel.data.registry import load
-from rhel.gradients.base import AbstractGradient
+from rhel.gradients import AbstractGradient
 from rhel.gradients.methods import make_gradient
 from rhel.models import HSSM, apply_batch, batch_loss
 from rhel.training.config import ConfigError, ModelConfig, OptimConfig, TrainConfig
