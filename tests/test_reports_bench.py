@@ -6,7 +6,8 @@ import json
 
 import pytest
 
-from rhel.reports.bench import format_bench, growth_per_1k, ratio_table, run_bench, run_config
+from rhel.reports.bench import run_bench, run_config
+from rhel.reports.bench_tables import format_bench, growth_per_1k, ratio_table
 
 TINY = {"model": "linear", "num_blocks": 1, "hidden": 4, "state_size": 4, "batch_size": 2}
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+from importlib.metadata import PackageNotFoundError, version
 
 #: (sub-command module, its ``register`` function) in the order ``rhel --help`` lists them.
 COMMAND_MODULES = (
@@ -20,14 +21,20 @@ COMMAND_MODULES = (
 )
 
 
-def build_parser() -> argparse.ArgumentParser:
-    from rhel import __version__
+def _version() -> str:
+    try:
+        return version("rhel")
+    except PackageNotFoundError:  # running from a source tree without installation
+        return "0.0.0+unknown"
 
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``rhel`` parser with every sub-command registered."""
     parser = argparse.ArgumentParser(
         prog="rhel",
         description="Recurrent Hamiltonian Echo Learning: train Hamiltonian sequence models with RHEL or BPTT.",
     )
-    parser.add_argument("--version", action="version", version=f"rhel {__version__}")
+    parser.add_argument("--version", action="version", version=f"rhel {_version()}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMAND_MODULES:
         importlib.import_module(name).register(sub)
@@ -35,6 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run the ``rhel`` command line on ``argv`` (default: ``sys.argv[1:]``); return the exit status."""
     argv = sys.argv[1:] if argv is None else list(argv)
     parser = build_parser()
     if not argv:

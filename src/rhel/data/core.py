@@ -14,9 +14,10 @@ itself), so all datasets are validated, typed and split the same way:
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from pathlib import Path
+from typing import Any, Literal
 
 import numpy as np
 
@@ -27,6 +28,7 @@ __all__ = [
     "DatasetInfo",
     "Split",
     "Dataset",
+    "DatasetSpec",
     "make_rng",
     "split_indices",
     "check_finite",
@@ -152,6 +154,24 @@ class Dataset:
             return dataclasses.replace(s, inputs=z)
 
         return dataclasses.replace(self, train=apply(self.train), val=apply(self.val), test=apply(self.test))
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """How to find, fetch and load one named dataset.
+
+    ``load(root, seed=..., **options)`` gets the dataset folder (``None`` for generated datasets);
+    ``fetch(folder, progress=...)`` downloads into ``folder``; ``folders`` are candidate folder names
+    relative to the data directory; ``extra_paths`` are absolute fallbacks (e.g. a system package's install
+    location).
+    """
+
+    info: DatasetInfo
+    load: Callable[..., Dataset]
+    folders: tuple[str, ...] = ()
+    fetch: Callable[..., Path] | None = None
+    extra_paths: tuple[str, ...] = ()
+    defaults: dict[str, Any] = field(default_factory=dict)
 
 
 def make_rng(seed: int | np.random.Generator) -> np.random.Generator:

@@ -22,9 +22,8 @@ from pathlib import Path
 import numpy as np
 from scipy.io import loadmat
 
-from rhel.data.core import DataError, Dataset, DatasetInfo, build_splits
+from rhel.data.core import DataError, Dataset, DatasetInfo, DatasetSpec, build_splits
 from rhel.data.download import Remote, download, verify_folder
-from rhel.data.registry import DatasetSpec
 
 MIRROR = "https://github.com/RYH2077/EEG-Epilepsy-Datasets/raw/185859ab48bc701c9a10f6bb2b5f76d8e28e4003/"
 BONN_ZIP = Remote(

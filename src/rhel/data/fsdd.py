@@ -32,12 +32,12 @@ from rhel.data.core import (
     DataError,
     Dataset,
     DatasetInfo,
+    DatasetSpec,
     PadMode,
     build_splits,
     pad_sequences,
 )
 from rhel.data.download import Remote, download, extract_zip, file_digest
-from rhel.data.registry import DatasetSpec
 
 COMMIT = "26eb9aaf76e81b692f806f9140c2d2777410d7a1"
 URL = f"https://github.com/Jakobovski/free-spoken-digit-dataset/archive/{COMMIT}.zip"

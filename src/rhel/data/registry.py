@@ -2,7 +2,7 @@
 
 Folder rule: a named dataset lives in its own folder under the data directory (``<data_dir>/<folder>``, see
 :attr:`DatasetSpec.folders`; the first existing candidate wins, and a download goes to the first candidate).
-With ``data_dir="/work/shared/data"`` that finds ``fsdd/recordings/*.wav``, ``mnist/*.gz``,
+With a shared data directory that finds ``fsdd/recordings/*.wav``, ``mnist/*.gz``,
 ``bonn-eeg/Bonn EEG dataset.zip``, ``delhi-eeg/Delhi dataset.zip``, ``ucr-long/<Name>/``, ``<UEAName>/``.
 
 Anything that is not a registered name is treated as a path to a user's own data (a folder in the UCR or UEA
@@ -17,7 +17,6 @@ import os
 import zipfile
 import zlib
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +26,7 @@ from rhel.data.core import (
     DataError,
     Dataset,
     DatasetInfo,
+    DatasetSpec,
     UnknownDatasetError,
     build_splits,
     check_class_indices,
@@ -49,29 +49,12 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True)
-class DatasetSpec:
-    """How to find, fetch and load one named dataset.
-
-    ``load(root, seed=..., **options)`` gets the dataset folder (``None`` for generated datasets);
-    ``fetch(folder, progress=...)`` downloads into ``folder``; ``folders`` are candidate folder names
-    relative to the data directory; ``extra_paths`` are absolute fallbacks (e.g. a system package's install
-    location).
-    """
-
-    info: DatasetInfo
-    load: Callable[..., Dataset]
-    folders: tuple[str, ...] = ()
-    fetch: Callable[..., Path] | None = None
-    extra_paths: tuple[str, ...] = ()
-    defaults: dict[str, Any] = field(default_factory=dict)
-
-
 _REGISTRY: dict[str, DatasetSpec] = {}
 
 
 def _registry() -> dict[str, DatasetSpec]:
     if not _REGISTRY:
+        # the loaders are imported when a dataset is first named: `rhel data list` reads no loader it does not need
         from rhel.data import eeg, fsdd, mnist, ppg, synthetic, ucr, uea
 
         for module in (synthetic, fsdd, mnist, uea, ucr, eeg, ppg):

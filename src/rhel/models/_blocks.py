@@ -9,6 +9,8 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float, PRNGKeyArray
 
+from rhel.gradients import AbstractGradient
+
 
 class GLU(eqx.Module):
     """Gated linear unit ``W1 x ⊙ sigmoid(W2 x)`` (both maps with bias), applied to one feature vector."""
@@ -105,7 +107,7 @@ class HSSMBlock(eqx.Module):
         state: eqx.nn.State,
         *,
         key: PRNGKeyArray | None = None,
-        gradient: Any = None,
+        gradient: AbstractGradient | None = None,
     ) -> tuple[Float[Array, "L H"], eqx.nn.State]:
         keys = (None, None) if key is None else tuple(jax.random.split(key))
         normalise = eqx.filter_checkpoint(_normalise) if self.remat_ff else _normalise

@@ -16,8 +16,10 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Bool, Float, PRNGKeyArray, Scalar
 
+from rhel.gradients import AbstractGradient
 from rhel.models._blocks import HSSMBlock, time_channel
 from rhel.models._heads import ClassificationHead, RegressionHead
+from rhel.units import LinearHRU, NonlinearHRU
 
 #: The name of the vmapped batch axis over which BatchNorm takes its statistics.
 BATCH_AXIS = "batch"
@@ -32,12 +34,10 @@ def make_unit(
     callable ``(in_size, state_size, *, key, **options)`` returning a unit ``u (L, H) -> y (L, H)``."""
     if callable(kind):
         return kind(in_size, state_size, key=key, **options)
-    import rhel
-
-    classes = {"linear": "LinearHRU", "nonlinear": "NonlinearHRU"}
+    classes = {"linear": LinearHRU, "nonlinear": NonlinearHRU}
     if kind not in classes:
         raise ValueError(f"unknown unit kind {kind!r}; expected one of {sorted(classes)} or a callable")
-    return getattr(rhel, classes[kind])(in_size=in_size, state_size=state_size, key=key, **options)
+    return classes[kind](in_size=in_size, state_size=state_size, key=key, **options)
 
 
 class HSSM(eqx.Module):
@@ -128,7 +128,7 @@ class HSSM(eqx.Module):
         state: eqx.nn.State,
         *,
         key: PRNGKeyArray | None = None,
-        gradient: Any = None,
+        gradient: AbstractGradient | None = None,
         mask: Bool[Array, " L"] | None = None,
     ) -> tuple[Array, eqx.nn.State]:
         if self.time_channel:
@@ -146,7 +146,7 @@ def apply_batch(
     inputs: Float[Array, "B L C"],
     *,
     key: PRNGKeyArray | None = None,
-    gradient: Any = None,
+    gradient: AbstractGradient | None = None,
     mask: Bool[Array, "B L"] | None = None,
 ) -> tuple[Array, eqx.nn.State]:
     """Run ``model`` on a batch (BatchNorm statistics over it); one dropout key per sequence."""
@@ -166,7 +166,7 @@ def batch_loss(
     targets: Array,
     *,
     key: PRNGKeyArray | None = None,
-    gradient: Any = None,
+    gradient: AbstractGradient | None = None,
     mask: Bool[Array, "B L"] | None = None,
 ) -> tuple[Scalar, tuple[Scalar, eqx.nn.State]]:
     """Mean loss over a batch, with ``(mean metric, new state)`` as auxiliary output (for ``eqx.filter_value_and_grad

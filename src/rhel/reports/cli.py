@@ -1,4 +1,4 @@
-"""``rhel gradcheck`` and ``rhel bench``."""
+"""``rhel gradcheck`` and ``rhel bench``: the parsers, and commands that call the reports' functions."""
 
 from __future__ import annotations
 
@@ -6,15 +6,17 @@ import argparse
 import dataclasses
 import json
 import sys
-import tempfile
 from pathlib import Path
+from typing import Any
+
+from rhel.gradients.methods import ESTIMATOR_METHODS, METHOD_NAMES
+from rhel.reports.bench import DEFAULT_CONFIG, DEFAULT_LENGTHS, DEFAULT_METHODS
+from rhel.reports.gradcheck import PRECISIONS
+from rhel.training.config import UNITS, ConfigError, TrainConfig, configure
 
 
-def register(subparsers) -> None:
+def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``gradcheck`` and ``bench`` sub-commands."""
-    from rhel.reports.bench import DEFAULT_CONFIG, DEFAULT_LENGTHS, DEFAULT_METHODS, METHODS
-    from rhel.reports.gradcheck import ESTIMATOR_METHODS, PRECISIONS
-    from rhel.training.config import UNITS
 
     g = subparsers.add_parser(
         "gradcheck",
@@ -57,7 +59,7 @@ def register(subparsers) -> None:
     b.add_argument("--hidden", type=int, default=DEFAULT_CONFIG["hidden"])
     b.add_argument("--state-size", type=int, default=DEFAULT_CONFIG["state_size"])
     b.add_argument("--batch-size", type=int, default=DEFAULT_CONFIG["batch_size"])
-    b.add_argument("--methods", nargs="+", choices=sorted(METHODS), default=list(DEFAULT_METHODS))
+    b.add_argument("--methods", nargs="+", choices=METHOD_NAMES, default=list(DEFAULT_METHODS))
     b.add_argument("--lengths", type=int, nargs="+", default=list(DEFAULT_LENGTHS))
     b.add_argument(
         "--no-beyond", action="store_true", help="stop after --lengths (default: double until a method fails)"
@@ -79,28 +81,9 @@ def register(subparsers) -> None:
     b.set_defaults(func=bench_command)
 
 
-def _train_args(args: argparse.Namespace) -> argparse.Namespace:
-    """The namespace ``rhel.training.cli.resolve_config`` expects, from gradcheck's options."""
-    return argparse.Namespace(
-        config=args.config, dataset=args.dataset, data_dir=args.data_dir, model=args.model, steps=None,
-        eval_every=None, patience=None, batch_size=None, lr=None, gradient=None, epsilon=None, loss_scale=None,
-        seed=args.seed, float64=None,
-    )  # fmt: skip
-
-
-def resolve_gradcheck_config(args: argparse.Namespace):
-    """The training config exactly as ``rhel train`` resolves it (shipped default when present, else the
-    ``TrainConfig`` defaults), plus ``--length``."""
-    from rhel.training.cli import DEFAULT_CONFIG, resolve_config
-    from rhel.training.config import TrainConfig, list_configs, save_config
-
-    train_args = _train_args(args)
-    if args.config is None and DEFAULT_CONFIG not in list_configs():
-        # no shipped default config (yet): the TrainConfig defaults are the embedded default
-        tmp = Path(tempfile.mkdtemp()) / "default.toml"
-        save_config(TrainConfig(name="default"), tmp)
-        train_args.config = str(tmp)
-    config = resolve_config(train_args)
+def resolve_gradcheck_config(args: argparse.Namespace) -> TrainConfig:
+    """The training config exactly as ``rhel train`` resolves it from the same options, plus ``--length``."""
+    config = configure(args.config, dataset=args.dataset, data_dir=args.data_dir, unit=args.model, seeds=args.seed)
     if args.length is not None:
         options = {**config.data.options, "length": args.length}
         config = dataclasses.replace(config, data=dataclasses.replace(config.data, options=options))
@@ -108,8 +91,9 @@ def resolve_gradcheck_config(args: argparse.Namespace):
 
 
 def gradcheck_command(args: argparse.Namespace) -> int:
-    from rhel.reports.gradcheck import DEFAULT_SWEEP, enable_x64, make_problem, run_gradcheck
-    from rhel.training.config import ConfigError
+    """``rhel gradcheck``: run the comparison, print the table (or the JSON), write the plots asked for."""
+    from rhel.reports import plots
+    from rhel.reports.gradcheck import DEFAULT_SWEEP, enable_x64, format_table, make_problem, run_gradcheck
 
     enable_x64()
     try:
@@ -127,39 +111,37 @@ def gradcheck_command(args: argparse.Namespace) -> int:
           f"{problem.inputs.shape[1]}", file=sys.stderr)  # fmt: skip
     report = run_gradcheck(problem, precisions=args.precision, estimators=args.estimator, epsilon=args.epsilon,
                            sweep=sweep)  # fmt: skip
-    return _emit(report, args, "gradcheck")
-
-
-def _emit(report, args, name) -> int:
-    from rhel.reports import plots
-
-    text = json.dumps(report, indent=1)
-    if args.json == "-":
-        print(text)
-    else:
-        if name == "gradcheck":
-            from rhel.reports.gradcheck import format_table
-
-            print(format_table(report), end="")
-        else:
-            from rhel.reports.bench import format_bench
-
-            print(format_bench(report), end="")
-        if args.json:
-            Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-            Path(args.json).write_text(text + "\n")
-            print(f"wrote {args.json}", file=sys.stderr)
-    if args.plot:
-        (plots.plot_alignment if name == "gradcheck" else plots.plot_bench)(report, args.plot)
-        print(f"wrote {args.plot}", file=sys.stderr)
-    if getattr(args, "eps_sweep", None):
-        plots.plot_eps_sweep(report, args.eps_sweep)
-        print(f"wrote {args.eps_sweep}", file=sys.stderr)
+    _emit(report, args.json, format_table)
+    _plot(plots.plot_alignment, report, args.plot)
+    _plot(plots.plot_eps_sweep, report, args.eps_sweep)
     return 0
 
 
+def _emit(report: dict[str, Any], json_path: str | None, format_text) -> None:
+    """Print the report as JSON (``json_path`` ``"-"``) or as text (``format_text(report)``), and write the JSON to
+    ``json_path`` when it is a file."""
+    text = json.dumps(report, indent=1)
+    if json_path == "-":
+        print(text)
+        return
+    print(format_text(report), end="")
+    if json_path:
+        Path(json_path).parent.mkdir(parents=True, exist_ok=True)
+        Path(json_path).write_text(text + "\n")
+        print(f"wrote {json_path}", file=sys.stderr)
+
+
+def _plot(plot, report: dict[str, Any], path: str | None) -> None:
+    if path:
+        plot(report, path)
+        print(f"wrote {path}", file=sys.stderr)
+
+
 def bench_command(args: argparse.Namespace) -> int:
+    """``rhel bench``: run every method at every length (fresh processes), print the table, write what is asked."""
+    from rhel.reports import plots
     from rhel.reports.bench import run_bench
+    from rhel.reports.bench_tables import format_bench
 
     config = {"model": args.model, "num_blocks": args.num_blocks, "hidden": args.hidden,
               "state_size": args.state_size, "batch_size": args.batch_size}  # fmt: skip
@@ -174,7 +156,9 @@ def bench_command(args: argparse.Namespace) -> int:
         repeats=args.repeats, long_repeats=args.long_repeats, long_from=args.long_from, timeout_s=args.timeout,
         budget_s=args.budget, mem_limit_mb=args.mem_limit_mb, log=lambda line: print(line, file=sys.stderr, flush=True),
     )  # fmt: skip
-    return _emit(report, args, "bench")
+    _emit(report, args.json, format_bench)
+    _plot(plots.plot_bench, report, args.plot)
+    return 0
 
 
 def main(argv=None) -> int:

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from rhel.reports.bench import growth_per_1k
+from rhel.reports.bench_tables import growth_per_1k
 
 
 def bench_markdown(report: dict[str, Any]) -> str:

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import equinox as eqx
+from jaxtyping import PyTree
 
 SIDECAR = "checkpoint.json"
 
@@ -28,7 +29,7 @@ def atomic_write_text(path: str | Path, text: str) -> None:
     os.replace(tmp, path)
 
 
-def atomic_serialise(path: str | Path, pytree: Any) -> None:
+def atomic_serialise(path: str | Path, pytree: PyTree) -> None:
     """``eqx.tree_serialise_leaves`` through a temporary file and ``os.replace``."""
     path = Path(path)
     tmp = path.with_name(f".{path.name}.tmp")
@@ -39,7 +40,7 @@ def atomic_serialise(path: str | Path, pytree: Any) -> None:
     os.replace(tmp, path)
 
 
-def save_checkpoint(run_dir: str | Path, step: int, pytree: Any, meta: dict[str, Any]) -> Path:
+def save_checkpoint(run_dir: str | Path, step: int, pytree: PyTree, meta: dict[str, Any]) -> Path:
     """Write the pytree for ``step``, then commit it with the sidecar; older checkpoint files are removed."""
     run_dir = Path(run_dir)
     name = f"checkpoint-{step:09d}.eqx"
@@ -51,7 +52,7 @@ def save_checkpoint(run_dir: str | Path, step: int, pytree: Any, meta: dict[str,
     return run_dir / name
 
 
-def load_checkpoint(run_dir: str | Path, like: Any) -> tuple[Any, dict[str, Any]] | None:
+def load_checkpoint(run_dir: str | Path, like: PyTree) -> tuple[PyTree, dict[str, Any]] | None:
     """The last committed checkpoint as ``(pytree shaped like `like`, sidecar dict)``, or ``None`` if none."""
     run_dir = Path(run_dir)
     sidecar = run_dir / SIDECAR

@@ -7,14 +7,12 @@ process, trained with RHEL and with BPTT, and prints both test metrics side by s
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import sys
 import time
 from pathlib import Path
 
-from rhel.training.config import GRADIENT_METHODS, UNITS, ConfigError, TrainConfig, expand, list_configs, load_config
-
-DEFAULT_CONFIG = "default"
+from rhel.gradients.methods import METHOD_NAMES, method_label
+from rhel.training.config import DEFAULT_CONFIG, UNITS, ConfigError, TrainConfig, configure, expand, list_configs
 
 
 def register(subparsers) -> None:
@@ -38,9 +36,9 @@ def register(subparsers) -> None:
     p.add_argument(
         "--gradient",
         nargs="+",
-        choices=GRADIENT_METHODS,
+        choices=METHOD_NAMES,
         metavar="METHOD",
-        help=f"one or more of {', '.join(GRADIENT_METHODS)}",
+        help=f"one or more of {', '.join(METHOD_NAMES)}",
     )
     p.add_argument("--epsilon", type=float, help="RHEL nudging strength (default: the core's default)")
     p.add_argument(
@@ -79,35 +77,22 @@ def register(subparsers) -> None:
 
 def resolve_config(args: argparse.Namespace) -> TrainConfig:
     """The config named by ``--config`` (or the default) with the command-line overrides applied, validated."""
-    config = load_config(args.config or DEFAULT_CONFIG)
-    replace = dataclasses.replace
-    data, model, optim, gradient = config.data, config.model, config.optim, config.gradient
-    if args.dataset is not None and args.dataset != data.name:
-        data = replace(data, name=args.dataset, options={})  # the base config's options belong to its dataset
-    if args.data_dir is not None:
-        data = replace(data, data_dir=args.data_dir)
-    if args.model is not None:
-        model = replace(model, unit=args.model)
-    overrides = {
-        "steps": args.steps,
-        "eval_every": args.eval_every,
-        "patience": args.patience,
-        "batch_size": args.batch_size,
-        "lr": args.lr,
-    }
-    optim = replace(optim, **{k: v for k, v in overrides.items() if v is not None})
-    if args.gradient is not None:
-        gradient = replace(gradient, methods=tuple(dict.fromkeys(args.gradient)))
-    if args.epsilon is not None:
-        gradient = replace(gradient, epsilon=args.epsilon)
-    if args.loss_scale is not None:
-        gradient = replace(gradient, loss_scale=args.loss_scale)
-    config = replace(config, data=data, model=model, optim=optim, gradient=gradient)
-    if args.seed is not None:
-        config = replace(config, seeds=tuple(dict.fromkeys(args.seed)))
-    if args.float64:
-        config = replace(config, float64=True)
-    return config.validate()
+    return configure(
+        args.config,
+        dataset=args.dataset,
+        data_dir=args.data_dir,
+        unit=args.model,
+        methods=args.gradient,
+        epsilon=args.epsilon,
+        loss_scale=args.loss_scale,
+        seeds=args.seed,
+        float64=bool(args.float64),
+        steps=args.steps,
+        eval_every=args.eval_every,
+        patience=args.patience,
+        batch_size=args.batch_size,
+        lr=args.lr,
+    )
 
 
 def train_command(args: argparse.Namespace) -> int:
@@ -123,7 +108,8 @@ def train_command(args: argparse.Namespace) -> int:
         import jax
 
         jax.config.update("jax_enable_x64", True)
-    from rhel.training.loop import NonFiniteError, load_dataset, run_name, train_run
+    from rhel.training.experiment import load_dataset, run_name
+    from rhel.training.loop import NonFiniteError, train_run
     from rhel.training.results import write_results
 
     out = Path(args.out) if args.out else Path("runs") / config.name.replace("/", "-")
@@ -167,7 +153,7 @@ def train_command(args: argparse.Namespace) -> int:
 
 def side_by_side(runs: list[dict]) -> str:
     """A one-line-per-dataset comparison of the gradient methods' test metrics (mean over seeds)."""
-    from rhel.training.results import METHOD_LABELS, aggregate
+    from rhel.training.results import aggregate
 
     rows = aggregate(runs)
     lines = []
@@ -176,7 +162,7 @@ def side_by_side(runs: list[dict]) -> str:
         metric = members[0].metric
         scale = 100.0 if metric == "accuracy" else 1.0
         unit = "%" if metric == "accuracy" else ""
-        parts = [f"{METHOD_LABELS.get(r.gradient, r.gradient)} {scale * r.mean:.2f}{unit}" for r in members]
+        parts = [f"{method_label(r.gradient)} {scale * r.mean:.2f}{unit}" for r in members]
         chance = ""
         classes = next((run.get("num_classes") for run in runs if (run["dataset"], run["unit"]) == key), None)
         if metric == "accuracy" and classes:

@@ -37,8 +37,10 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-#: Gradient-method names accepted in configs and on the command line (mapped to objects by :func:`make_gradient`).
-GRADIENT_METHODS = ("rhel", "rhel-one-sided", "rhel-richardson", "bptt", "checkpointed-bptt")
+from rhel.gradients.methods import METHOD_NAMES
+
+#: The shipped config ``rhel train`` runs when no ``--config`` is given.
+DEFAULT_CONFIG = "default"
 UNITS = ("linear", "nonlinear")
 SCHEDULES = ("constant", "cosine", "warmup_cosine")
 
@@ -58,7 +60,7 @@ class DataConfig:
 
 @dataclass(frozen=True)
 class ModelConfig:
-    """The HSSM's architecture (paper-notes §4c).
+    """The HSSM's architecture (the paper's Section 4: encoder, HSSM blocks, head).
 
     ``complex_state`` applies to linear HRUs, ``step`` (the leapfrog time step; ``None``: the unit's default) to
     nonlinear ones; ``train_step`` to both. ``output_step`` (regression) is the number of input steps per output;
@@ -109,7 +111,7 @@ class GradientConfig:
     ``loss_scale`` multiplies the loss before differentiation and divides the gradients after it. With a relative
     ε (the default) a loss scale leaves the RHEL nudge unchanged: it only moves the floating-point range in which
     gradients are computed. With ``relative_epsilon = false`` it multiplies the effective nudge by ``loss_scale``,
-    which is what the official code's loss scale did silently (paper-notes §6).
+    which is what the official code's loss scale did silently.
     """
 
     methods: tuple[str, ...] = ("rhel",)
@@ -155,8 +157,8 @@ class TrainConfig:
         if not g.methods:
             problems.append("gradient.methods is empty")
         for method in g.methods:
-            if method not in GRADIENT_METHODS:
-                problems.append(f"unknown gradient method {method!r}; expected one of {GRADIENT_METHODS}")
+            if method not in METHOD_NAMES:
+                problems.append(f"unknown gradient method {method!r}; expected one of {METHOD_NAMES}")
         if g.epsilon is not None and not (math.isfinite(g.epsilon) and g.epsilon > 0):
             problems.append(f"gradient.epsilon must be a positive number, got {g.epsilon}")
         if not (math.isfinite(g.loss_scale) and g.loss_scale > 0):
@@ -334,15 +336,55 @@ def load_config(name_or_path: str | Path) -> TrainConfig:
     return config_from_dict(data).validate()
 
 
-def make_gradient(method: str, epsilon: float | None = None, relative: bool = True) -> Any:
-    """The gradient-method object for a config/CLI name (the only place names become objects)."""
-    import rhel
+def configure(
+    name_or_path: str | Path | None = None,
+    *,
+    dataset: str | None = None,
+    data_dir: str | None = None,
+    unit: str | None = None,
+    methods: typing.Sequence[str] | None = None,
+    epsilon: float | None = None,
+    loss_scale: float | None = None,
+    seeds: typing.Sequence[int] | None = None,
+    float64: bool = False,
+    **optim: int | float | None,
+) -> TrainConfig:
+    """A config with overrides applied, validated: what ``rhel train`` and ``rhel gradcheck`` run.
 
-    if method == "bptt":
-        return rhel.BPTT()
-    if method == "checkpointed-bptt":
-        return rhel.CheckpointedBPTT()
-    estimators = {"rhel": "central", "rhel-one-sided": "one_sided", "rhel-richardson": "richardson"}
-    if method in estimators:
-        return rhel.RHEL(epsilon=epsilon, estimator=estimators[method], relative=relative)
-    raise ConfigError(f"unknown gradient method {method!r}; expected one of {GRADIENT_METHODS}")
+    **Arguments:**
+
+    - `name_or_path`: a shipped config name or a ``.toml``/``.json`` file (``None``: the shipped ``default``).
+    - `dataset`: another dataset (the base config's data options are dropped: they belong to its dataset).
+    - `data_dir`, `unit`, `epsilon`, `loss_scale`: replace ``data.data_dir``, ``model.unit``, ``gradient.epsilon``,
+      ``gradient.loss_scale``.
+    - `methods`, `seeds`: replace the gradient methods and the seeds (duplicates dropped, order kept).
+    - `float64`: train in double precision (``False`` keeps the config's setting).
+    - `optim`: fields of :class:`OptimConfig` (``steps``, ``lr``, ``batch_size``, ...) to replace.
+
+    ``None`` leaves a setting as the config has it.
+    """
+    config = load_config(DEFAULT_CONFIG if name_or_path is None else name_or_path)
+    replace = dataclasses.replace
+    data, model, gradient = config.data, config.model, config.gradient
+    if dataset is not None and dataset != data.name:
+        data = replace(data, name=dataset, options={})
+    if data_dir is not None:
+        data = replace(data, data_dir=data_dir)
+    if unit is not None:
+        model = replace(model, unit=unit)
+    unknown = sorted(set(optim) - {f.name for f in dataclasses.fields(OptimConfig)})
+    if unknown:
+        raise TypeError(f"configure() got unknown optimiser setting(s) {unknown}")
+    optim_config = replace(config.optim, **{k: v for k, v in optim.items() if v is not None})
+    if methods is not None:
+        gradient = replace(gradient, methods=tuple(dict.fromkeys(methods)))
+    if epsilon is not None:
+        gradient = replace(gradient, epsilon=epsilon)
+    if loss_scale is not None:
+        gradient = replace(gradient, loss_scale=loss_scale)
+    config = replace(config, data=data, model=model, optim=optim_config, gradient=gradient)
+    if seeds is not None:
+        config = replace(config, seeds=tuple(dict.fromkeys(seeds)))
+    if float64:
+        config = replace(config, float64=True)
+    return config.validate()

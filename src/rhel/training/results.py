@@ -3,7 +3,7 @@
 A run directory is recognised by its ``final.json`` (written by :func:`rhel.training.loop.train_run` when a run ends);
 its curves come from ``metrics.jsonl`` beside it. Rows are grouped by dataset × model (unit) × gradient method.
 The standard deviation is the population one (``ddof=0``) unless asked otherwise: the LinOSS pipeline that the
-paper's code forks reproduces its published numbers with ``ddof=0`` (see the reference notes, §5).
+paper's code forks reproduces its published numbers with ``ddof=0``.
 """
 
 from __future__ import annotations
@@ -19,16 +19,11 @@ from typing import Any
 
 import numpy as np
 
+from rhel.figures import pyplot, save_figure
+from rhel.gradients.methods import METHOD_NAMES, method_label
 from rhel.training.loop import FINAL_FILE, METRICS_FILE
 
-#: How methods and units are written in tables, in this order.
-METHOD_LABELS = {
-    "bptt": "BPTT",
-    "checkpointed-bptt": "Checkpointed BPTT",
-    "rhel": "RHEL",
-    "rhel-one-sided": "RHEL (one-sided)",
-    "rhel-richardson": "RHEL (Richardson)",
-}
+#: How units are written in tables (methods: :func:`rhel.gradients.methods.method_label`).
 UNIT_LABELS = {"linear": "Lin", "nonlinear": "Nonlin"}
 
 
@@ -48,7 +43,12 @@ class Row:
 
     @property
     def label(self) -> str:
-        return f"{UNIT_LABELS.get(self.unit, self.unit)} {METHOD_LABELS.get(self.gradient, self.gradient)}"
+        """``"Lin RHEL"``: the unit's and the method's labels."""
+        return _label(self.unit, self.gradient)
+
+
+def _label(unit: str, gradient: str) -> str:
+    return f"{UNIT_LABELS.get(unit, unit)} {method_label(gradient)}"
 
 
 def find_runs(paths: list[str | Path]) -> list[dict[str, Any]]:
@@ -67,7 +67,7 @@ def find_runs(paths: list[str | Path]) -> list[dict[str, Any]]:
 
 
 def _order(gradient: str) -> int:
-    return list(METHOD_LABELS).index(gradient) if gradient in METHOD_LABELS else len(METHOD_LABELS)
+    return METHOD_NAMES.index(gradient) if gradient in METHOD_NAMES else len(METHOD_NAMES)
 
 
 def aggregate(runs: list[dict[str, Any]], *, ddof: int = 0) -> list[Row]:
@@ -170,11 +170,7 @@ def read_metrics(run_dir: str | Path) -> list[dict[str, Any]]:
 
 def plot_curves(runs: list[dict[str, Any]], out_dir: str | Path) -> list[Path]:
     """One PNG per dataset: training loss and validation metric against the step, one line per run."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
@@ -192,7 +188,7 @@ def plot_curves(runs: list[dict[str, Any]], out_dir: str | Path) -> list[Path]:
             group = (run["unit"], run["gradient"])
             colour = colours.setdefault(group, f"C{len(colours)}")
             steps = [r["step"] for r in records]
-            label = f"{UNIT_LABELS.get(group[0], group[0])} {METHOD_LABELS.get(group[1], group[1])}"
+            label = _label(*group)
             first = group not in labelled
             labelled.add(group)
             ax_loss.plot(
@@ -211,11 +207,7 @@ def plot_curves(runs: list[dict[str, Any]], out_dir: str | Path) -> list[Path]:
             ax.grid(alpha=0.3)
             if ax.lines:
                 ax.legend()
-        fig.tight_layout()
-        path = out_dir / f"curves-{dataset.replace('/', '_')}.png"
-        fig.savefig(path, dpi=100)
-        plt.close(fig)
-        written.append(path)
+        written.append(save_figure(fig, out_dir / f"curves-{dataset.replace('/', '_')}.png", dpi=100))
     return written
 
 
