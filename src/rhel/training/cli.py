@@ -164,7 +164,10 @@ def side_by_side(runs: list[dict]) -> str:
         metric = members[0].metric
         scale = 100.0 if metric == "accuracy" else 1.0
         unit = "%" if metric == "accuracy" else ""
-        parts = [f"{method_label(r.gradient)} {scale * r.mean:.2f}{unit}" for r in members]
+        parts = [
+            f"{method_label(r.gradient)}{f' ({r.setting})' * bool(r.setting)} {scale * r.mean:.2f}{unit}"
+            for r in members
+        ]
         chance = ""
         classes = next((run.get("num_classes") for run in runs if (run["dataset"], run["unit"]) == key), None)
         if metric == "accuracy" and classes:
