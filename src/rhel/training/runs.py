@@ -89,7 +89,7 @@ def run_dir_for(out: str | Path, config: TrainConfig) -> Path:
 
 def _display(value: Any) -> str:
     if isinstance(value, float):
-        return f"{value:g}"
+        return repr(value)  # exact: two settings never share a label
     if value is None:
         return "default"
     return json.dumps(value) if isinstance(value, dict | list) else str(value)
