@@ -2,7 +2,7 @@
 
 Hamiltonian recurrent units (:class:`LinearHRU`, :class:`NonlinearHRU`, :class:`EnergyHRU`) and the gradient
 methods that differentiate them (:class:`RHEL`, :class:`BPTT`, :class:`CheckpointedBPTT`), passed as objects:
-``unit(u, gradient=rhel.RHEL())``.
+``unit(u, gradient=rhel.RHEL())``. A trained run loads with :func:`load_run` (a model file with :func:`load_model`).
 """
 
 from importlib.metadata import PackageNotFoundError, version
@@ -14,6 +14,11 @@ from rhel.gradients import AbstractGradient as AbstractGradient
 from rhel.gradients import CheckpointedBPTT as CheckpointedBPTT
 from rhel.gradients import HamiltonianCore as HamiltonianCore
 from rhel.gradients import default_epsilon as default_epsilon
+from rhel.training.artifacts import ModelFileError as ModelFileError
+from rhel.training.artifacts import TrainedModel as TrainedModel
+from rhel.training.artifacts import load_model as load_model
+from rhel.training.artifacts import load_run as load_run
+from rhel.training.artifacts import save_model as save_model
 from rhel.units import AbstractHRU as AbstractHRU
 from rhel.units import ContractError as ContractError
 from rhel.units import EnergyHRU as EnergyHRU

@@ -1,4 +1,4 @@
-"""The ``rhel`` command line: ``rhel train | results | data | gradcheck | bench | demo``.
+"""The ``rhel`` command line: ``rhel train | results | evaluate | predict | data | gradcheck | bench | demo``.
 
 Each sub-command lives next to the concept it serves and exposes ``register(subparsers)``, which adds its parser and
 sets ``func`` (called with the parsed namespace; it returns an exit status). This module only wires them together, and
@@ -15,6 +15,7 @@ from importlib.metadata import PackageNotFoundError, version
 #: (sub-command module, its ``register`` function) in the order ``rhel --help`` lists them.
 COMMAND_MODULES = (
     "rhel.training.cli",  # train, results
+    "rhel.training.inference_cli",  # evaluate, predict
     "rhel.data.cli",  # data list | info | fetch
     "rhel.reports.cli",  # gradcheck, bench
     "rhel.physics.cli",  # demo
@@ -46,8 +47,8 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     parser = build_parser()
     if not argv:
-        # The main job on its embedded default: `rhel` alone behaves like `rhel train`.
-        argv = ["train"]
+        parser.print_help()  # `rhel` alone never starts work in the current folder: `rhel train` does
+        return 0
     args = parser.parse_args(argv)
     if getattr(args, "func", None) is None:
         parser.print_help()

@@ -23,7 +23,8 @@ def register(subparsers) -> None:
         description=(
             "Train Hamiltonian state-space models. Settings come from a config (--config, default: the shipped "
             f"'{DEFAULT_CONFIG}') and are overridden by the options below. Every seed x gradient method is one run, "
-            "written to OUT/<dataset>-<model>-<method>-seed<seed>/."
+            "written to OUT/<dataset>-<model>-<method>-seed<seed>-<settings digest>/ (the digest tells runs that "
+            "differ in any other setting apart; the full config is saved beside it)."
         ),
     )
     p.add_argument(
@@ -108,9 +109,10 @@ def train_command(args: argparse.Namespace) -> int:
         import jax
 
         jax.config.update("jax_enable_x64", True)
-    from rhel.training.experiment import load_dataset, run_name
+    from rhel.training.experiment import load_dataset
     from rhel.training.loop import NonFiniteError, train_run
     from rhel.training.results import write_results
+    from rhel.training.runs import run_dir_for
 
     out = Path(args.out) if args.out else Path("runs") / config.name.replace("/", "-")
     runs = expand(config)
@@ -123,7 +125,7 @@ def train_command(args: argparse.Namespace) -> int:
     failures = 0
     started = time.perf_counter()
     for single in runs:
-        run_dir = out / run_name(single)
+        run_dir = run_dir_for(out, single)
         if args.resume and (run_dir / "final.json").is_file():
             print(f"  {run_dir.name}: already finished, kept", file=sys.stderr)
             continue
@@ -162,7 +164,10 @@ def side_by_side(runs: list[dict]) -> str:
         metric = members[0].metric
         scale = 100.0 if metric == "accuracy" else 1.0
         unit = "%" if metric == "accuracy" else ""
-        parts = [f"{method_label(r.gradient)} {scale * r.mean:.2f}{unit}" for r in members]
+        parts = [
+            f"{method_label(r.gradient)}{f' ({r.setting})' * bool(r.setting)} {scale * r.mean:.2f}{unit}"
+            for r in members
+        ]
         chance = ""
         classes = next((run.get("num_classes") for run in runs if (run["dataset"], run["unit"]) == key), None)
         if metric == "accuracy" and classes:

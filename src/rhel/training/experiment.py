@@ -14,7 +14,6 @@ import platform
 import sys
 from collections.abc import Callable
 from importlib.metadata import PackageNotFoundError, version
-from pathlib import Path
 from typing import Any
 
 import equinox as eqx
@@ -30,6 +29,7 @@ from rhel.gradients import AbstractGradient
 from rhel.gradients.methods import make_gradient
 from rhel.models import HSSM, apply_batch, batch_loss
 from rhel.training.config import ConfigError, ModelConfig, OptimConfig, TrainConfig
+from rhel.training.runs import run_name as run_name  # the loop and the CLI name run folders with it
 
 #: A split as arrays: inputs, targets and the optional mask.
 SplitArrays = tuple[np.ndarray, np.ndarray, np.ndarray | None]
@@ -65,12 +65,6 @@ def environment_info() -> dict[str, Any]:
     }
 
 
-def run_name(config: TrainConfig) -> str:
-    """``<dataset>-<unit>-<method>-seed<seed>`` for a single-run config."""
-    dataset = Path(config.data.name).stem if ("/" in config.data.name) else config.data.name
-    return f"{dataset}-{config.model.unit}-{config.gradient.methods[0]}-seed{config.seeds[0]}"
-
-
 def make_optimizer(optim: OptimConfig) -> optax.GradientTransformation:
     """Adam with the configured (by default constant) learning rate."""
     if optim.schedule == "constant":
@@ -82,14 +76,13 @@ def make_optimizer(optim: OptimConfig) -> optax.GradientTransformation:
     return optax.adam(lr)
 
 
-def build_model(model: ModelConfig, dataset: Dataset, *, key: PRNGKeyArray) -> tuple[HSSM, eqx.nn.State]:
-    """The HSSM for a dataset and its BatchNorm state.
+def hssm_hyperparameters(model: ModelConfig, dataset: Dataset) -> dict[str, Any]:
+    """The :class:`HSSM` constructor arguments (JSON values, no key) for a dataset: what a model file records.
 
     **Arguments:**
 
     - `model`: the architecture.
     - `dataset`: gives the channels, the task, the classes or the output shape (its ``info`` and training targets).
-    - `key`: the initialisation key (keyword only).
     """
     info = dataset.info
     if model.unit == "linear":
@@ -108,22 +101,33 @@ def build_model(model: ModelConfig, dataset: Dataset, *, key: PRNGKeyArray) -> t
                 f"model.output_step = {output_step} but dataset {info.name!r} has one target every {stride} steps"
             )
         output_len = int(np.shape(dataset.train.targets)[1])
-    return eqx.nn.make_with_state(HSSM)(
-        info.channels,
-        out_size,
-        task=info.task,
-        hidden=model.hidden,
-        state_size=model.state_size,
-        num_blocks=model.num_blocks,
-        unit=model.unit,
-        unit_options=unit_options,
-        time_channel=model.time_channel,
-        dropout=model.dropout,
-        output_step=output_step,
-        output_len=output_len,
-        remat_ff=model.remat_ff,
-        key=key,
-    )
+    return {
+        "in_size": info.channels,
+        "out_size": out_size,
+        "task": info.task,
+        "hidden": model.hidden,
+        "state_size": model.state_size,
+        "num_blocks": model.num_blocks,
+        "unit": model.unit,
+        "unit_options": unit_options,
+        "time_channel": model.time_channel,
+        "dropout": model.dropout,
+        "output_step": output_step,
+        "output_len": output_len,
+        "remat_ff": model.remat_ff,
+    }
+
+
+def build_model(model: ModelConfig, dataset: Dataset, *, key: PRNGKeyArray) -> tuple[HSSM, eqx.nn.State]:
+    """The HSSM for a dataset and its BatchNorm state (built from :func:`hssm_hyperparameters`).
+
+    **Arguments:**
+
+    - `model`: the architecture.
+    - `dataset`: gives the channels, the task, the classes or the output shape (its ``info`` and training targets).
+    - `key`: the initialisation key (keyword only).
+    """
+    return eqx.nn.make_with_state(HSSM)(**hssm_hyperparameters(model, dataset), key=key)
 
 
 def load_dataset(config: TrainConfig, seed: int) -> Dataset:

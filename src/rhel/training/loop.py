@@ -29,7 +29,8 @@ import optax
 
 from rhel.data.core import Dataset, DatasetInfo
 from rhel.models import HSSM
-from rhel.training.checkpoints import SIDECAR, atomic_serialise, atomic_write_text, load_checkpoint, save_checkpoint
+from rhel.training.artifacts import save_model
+from rhel.training.checkpoints import SIDECAR, atomic_write_text, load_checkpoint, save_checkpoint
 from rhel.training.config import TrainConfig, config_to_dict
 from rhel.training.experiment import (
     BatchOrder,
@@ -39,6 +40,7 @@ from rhel.training.experiment import (
     check_finite,
     environment_info,
     evaluate,
+    hssm_hyperparameters,
     load_dataset,
     make_optimizer,
     run_name,
@@ -145,11 +147,13 @@ def _evaluate_and_checkpoint(
     train_losses: list[float],
     train_metrics: list[float],
     elapsed: Callable[[], float],
+    save_best: Callable[[HSSM, eqx.nn.State], Any],
 ) -> float:
     """Evaluate on the validation split (and on the test split when it improved, saving the best model), append
     the record to ``metrics.jsonl`` and write the checkpoint. Updates ``progress``; returns the validation metric.
 
-    ``elapsed()`` is the run's wall time so far (resumed runs included), read when the record is complete.
+    ``elapsed()`` is the run's wall time so far (resumed runs included), read when the record is complete;
+    ``save_best(model, state)`` writes the best model file.
     """
     model, state, _ = arrays
     step, batch_size = progress.step, config.optim.eval_batch_size
@@ -176,7 +180,7 @@ def _evaluate_and_checkpoint(
         }
         progress.evals_since_best = 0
         record.update(test_loss=test_loss, **{f"test_{metric_name}": test_metric})
-        atomic_serialise(run_dir / BEST_MODEL_FILE, (model, state))
+        save_best(model, state)
     else:
         progress.evals_since_best += 1
     record.update(best_step=progress.best["step"], **{f"best_val_{metric_name}": progress.best["val_metric"]})
@@ -289,6 +293,12 @@ def train_run(
     train_step = train_step_for(config)
     order = BatchOrder(data_key, train_arrays[0].shape[0], optim.batch_size)
     metric_name = model.head.metric_name
+    hyperparameters, classes = hssm_hyperparameters(config.model, dataset), dataset.classes
+
+    def save_best(best_model: HSSM, best_state: eqx.nn.State) -> None:
+        save_model(
+            run_dir / BEST_MODEL_FILE, best_model, best_state, hyperparameters, info=dataset.info, classes=classes
+        )
 
     (model, state, opt_state), done = _start(run_dir, config, (model, state, opt_state), resume=resume)
     bar = tqdm(
@@ -320,7 +330,7 @@ def train_run(
                 val_metric = _evaluate_and_checkpoint(
                     run_dir, config, done, (model, state, opt_state), val=val_arrays, test=test_arrays, order=order,
                     train_losses=train_losses, train_metrics=train_metrics,
-                    elapsed=lambda: done.wall_before + time.perf_counter() - started,
+                    elapsed=lambda: done.wall_before + time.perf_counter() - started, save_best=save_best,
                 )  # fmt: skip
                 train_losses, train_metrics = [], []
                 bar.set_postfix(loss=f"{loss:.4f}", **{f"val_{metric_name}": f"{val_metric:.4f}"})
