@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 
+from rhel import BPTT, RHEL
 from rhel.physics.train import fput_task, oscillator_task, train
 
 
@@ -19,8 +20,8 @@ from rhel.physics.train import fput_task, oscillator_task, train
 def test_rhel_training_matches_bptt(make_task, steps, factor, agree):
     task = make_task()
     args = (task.system, task.theta0, task.x0, task.inputs, task.targets)
-    res_rhel = train(*args, dt=task.dt, method="rhel", steps=steps, lr=0.05, eps=1e-3)
-    res_bptt = train(*args, dt=task.dt, method="bptt", steps=steps, lr=0.05)
+    res_rhel = train(*args, dt=task.dt, gradient=RHEL(epsilon=1e-3), steps=steps, lr=0.05)
+    res_bptt = train(*args, dt=task.dt, gradient=BPTT(), steps=steps, lr=0.05)
     assert res_rhel.losses[0] / res_rhel.losses[-1] > factor
     assert res_bptt.losses[0] / res_bptt.losses[-1] > factor
     np.testing.assert_allclose(res_rhel.losses, res_bptt.losses, rtol=agree)

@@ -140,7 +140,10 @@ def echo(
     q_T, p_T = final_state
     n_echo = eps_e.shape[0]
     q = jnp.broadcast_to(q_T, (n_echo, *q_T.shape))
-    p = -p_T[None] if nudge.start is None else -p_T[None] + eps_e[:, None] * nudge.start[None]
+    if nudge.start is None:
+        p = jnp.broadcast_to(-p_T, (n_echo, *p_T.shape))
+    else:
+        p = -p_T[None] + eps_e[:, None] * nudge.start[None]
 
     def one(q, p, acc, th, eps, ex, x):
         force = None if nudge.force is None else nudge.force(eps, x)
