@@ -82,9 +82,12 @@ def test_rhel_matches_autodiff_and_adjoint_on_six_oscillators(osc, osc_adjoint):
     assert cos > 1 - 1e-6
 
 
-@pytest.mark.parametrize(("estimator", "expected", "tol"), [("central", 2.0, 0.15), ("one_sided", 1.0, 0.15)])
+@pytest.mark.parametrize(
+    ("estimator", "expected", "tol"), [("central", 2.0, 0.15), ("one_sided", 1.0, 0.15), ("richardson", 4.0, 0.2)]
+)
 def test_eps_convergence_order_oscillators(osc, estimator, expected, tol):
-    """Bias vs eps against the eps -> 0 limit (the discrete gradient): slope 2 central, 1 one-sided."""
+    """Bias vs eps against the eps -> 0 limit (the discrete gradient): slope 2 central, 1 one-sided, 4 Richardson
+    (the library's estimator table serves physics too; measured 4.01 over eps = 0.4 .. 0.1)."""
     system, theta, x0 = osc
     u, y = signals(100)
     _, g_a, gx_a = autodiff_gradient(system, theta, x0, u, y, dt=T / 100)
@@ -96,7 +99,7 @@ def test_eps_convergence_order_oscillators(osc, estimator, expected, tol):
         )
         errs.append(rel(g, g_a))
         errs_x.append(rel(gx, gx_a))
-    assert abs(slope(epss, errs) - expected) < tol  # measured 1.98 / 1.05
+    assert abs(slope(epss, errs) - expected) < tol  # measured 1.98 / 1.05 / 4.0
     assert abs(slope(epss, errs_x) - expected) < tol  # measured 2.00 / 0.99
     assert np.all(np.diff(errs) < 0)
 
