@@ -24,8 +24,8 @@ momentum flip for a time-reversal-invariant ``H``, solved with a fixed number of
     dt H_1/2 = dt (1/2 T(p_k) + V(q_{k+1/2}, f) + 1/2 T(p_{k+1})),
 
 for the midpoint rule ``dt H(q_m, p_m)`` at the midpoint. :meth:`AbstractIntegrator.step_with_rule` (and
-:func:`leapfrog_step_with_rule`) return it together with the step, sharing the energy evaluations; the sub-step states
-are constants of the rule.
+:func:`leapfrog_step` with ``rule=True``) return it together with the step, sharing the energy evaluations; the
+sub-step states are constants of the rule.
 """
 
 from __future__ import annotations
@@ -103,8 +103,10 @@ def leapfrog_step(
     force: Force | None = None,
     friction: Array | None = None,
     friction_iters: int = 6,
-) -> tuple[Float[Array, " n"], Float[Array, " n"], Float[Array, " n"]]:
-    """One drift-kick-drift step of a separable ``energy``; returns ``(q1, p1, q_half)``.
+    rule: bool = False,
+) -> tuple[Array, Array, Array] | tuple[Array, Array, Array, Params, Array]:
+    """One drift-kick-drift step of a separable ``energy``; returns ``(q1, p1, q_half)``, and with ``rule`` also the
+    gradients of the half-step energy ``dt H_1/2`` (Eq. 14) in ``theta`` and ``f``.
 
     **Arguments:**
 
@@ -114,29 +116,11 @@ def leapfrog_step(
     - ``force``: an extra position-dependent force ``F(q)`` on the momenta, applied in the kick (or ``None``).
     - ``friction``: the friction coefficient ``gamma`` (``None``: none, and nothing of it is traced).
     - ``friction_iters``: fixed-point iterations of each friction half-step.
+    - ``rule``: also return ``(d(dt H_1/2)/dtheta, d(dt H_1/2)/df)``. The sub-step states are constants of the rule:
+      only the explicit dependence of the energy on ``theta`` and ``f`` is differentiated. With friction the rule
+      reads the momenta inside the friction half-steps.
     """
-    return _leapfrog(energy, q, p, theta, f, dt, force, friction, friction_iters, rule=False)
-
-
-def leapfrog_step_with_rule(
-    energy: Energy,
-    q: Float[Array, " n"],
-    p: Float[Array, " n"],
-    theta: Params,
-    f: Array,
-    *,
-    dt: Step = 1.0,
-    force: Force | None = None,
-    friction: Array | None = None,
-    friction_iters: int = 6,
-) -> tuple[Float[Array, " n"], Float[Array, " n"], Float[Array, " n"], Params, Array]:
-    """One leapfrog step plus the gradients of the half-step energy ``dt H_1/2`` (Eq. 14) in ``theta`` and ``f``.
-
-    Returns ``(q1, p1, q_half, d(dt H_1/2)/dtheta, d(dt H_1/2)/df)``; arguments as :func:`leapfrog_step`. The
-    sub-step states are constants of the rule: only the explicit dependence of the energy on ``theta`` and ``f`` is
-    differentiated. With friction the rule reads the momenta inside the friction half-steps.
-    """
-    return _leapfrog(energy, q, p, theta, f, dt, force, friction, friction_iters, rule=True)
+    return _leapfrog(energy, q, p, theta, f, dt, force, friction, friction_iters, rule)
 
 
 class AbstractIntegrator(eqx.Module):
@@ -173,8 +157,8 @@ class Leapfrog(AbstractIntegrator):
         )
 
     def step_with_rule(self, energy, q, p, theta, f, *, dt, force=None, friction=None):
-        return leapfrog_step_with_rule(
-            energy, q, p, theta, f, dt=dt, force=force, friction=friction, friction_iters=self.friction_iters
+        return leapfrog_step(
+            energy, q, p, theta, f, dt=dt, force=force, friction=friction, friction_iters=self.friction_iters, rule=True
         )
 
 

@@ -44,7 +44,7 @@ from rhel.gradients.echo import (
     initial_state_gradient,
     weighted,
 )
-from rhel.integrators import leapfrog_step_with_rule
+from rhel.integrators import leapfrog_step
 
 #: Default nudges (relative, in state units) measured with ``rhel gradcheck --eps-sweep`` on the nonlinear HSSM
 #: (benchmarks/eps-sweep-nonlinear.png) and ``benchmarks/unit_agreement.py``: at each, the error against BPTT is within
@@ -181,7 +181,7 @@ def _forward_with_rule(cfg: _EchoConfig, theta, drive, readout, us, q0, p0):
 
     def step(carry, f):
         q, p, acc = carry
-        q, p, _, g_theta, g_f = leapfrog_step_with_rule(cfg.energy, q, p, theta, f)
+        q, p, _, g_theta, g_f = leapfrog_step(cfg.energy, q, p, theta, f, rule=True)
         return (q, p, _add(acc, g_theta)), (q, g_f)
 
     def block(carry, u_block):
@@ -241,7 +241,7 @@ def _rhel_bwd(cfg: _EchoConfig, residuals, ybar):
 
     def step(q, p, theta, x, force):
         del force  # an HRU is nudged by impulses
-        q, p, _, g_theta, g_f = leapfrog_step_with_rule(cfg.energy, q, p, theta, x[0])
+        q, p, _, g_theta, g_f = leapfrog_step(cfg.energy, q, p, theta, x[0], rule=True)
         return q, p, g_theta, g_f
 
     def prepare(xs):  # the drives and momentum nudges of a block: one matrix product each
