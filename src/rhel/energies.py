@@ -78,7 +78,7 @@ class Energy:
         if not self.separable:
             raise ContractError(f"{who} needs a separable energy H = T(p) + V(q); {hint}")
 
-    def __call__(self, q: Array, p: Array, theta: Params, f: Any) -> Array:
+    def __call__(self, q: Array, p: Array, theta: Params, f: Array) -> Array:
         """``H(q, p; theta, f)`` whichever way the energy was given."""
         if self.hamiltonian is not None:
             return self.hamiltonian(q, p, theta, f)

@@ -31,12 +31,12 @@ sub-step states are constants of the rule.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import equinox as eqx
 import jax
 import jax.numpy as jnp
-from jaxtyping import Array, Float
+from jaxtyping import Array, Float, PyTree
 
 from rhel._custom_types import Params
 
@@ -47,7 +47,7 @@ Force = Callable[[Array], Array]
 Step = float | Array
 
 
-def _scaled(dt: Step, x: Any) -> Any:
+def _scaled(dt: Step, x: PyTree[Array]) -> PyTree[Array]:
     """``dt * x`` (leaves of a pytree), skipped for the unit step of an HRU (whose step is in its energy)."""
     if isinstance(dt, (int, float)) and dt == 1.0:
         return x

@@ -430,8 +430,8 @@ def _forward_and_echo(
     check, energy_tol=0.1,
 ):  # fmt: skip
     """Validate, run the forward pass and the echoes, raising on non-finite states; the one path behind
-    :func:`rhel_gradient` and :func:`echo_trajectory`. Returns ``(loss, grad_theta, grad_x0, record, eps_e,
-    weights)``."""
+    :func:`rhel_gradient` and :func:`echo_trajectory`. Returns ``(loss, grad_theta, grad_x0, record, final state,
+    (eps, eps_e, weights))``."""
     eps, estimator = rhel_settings(gradient)
     if echo_damping not in ("reversed", "physical"):
         raise ValueError(f"echo_damping must be 'reversed' or 'physical', not {echo_damping!r}")

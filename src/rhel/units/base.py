@@ -123,11 +123,11 @@ class AbstractHRU(eqx.Module):
         return ys + self.skip(u)
 
 
-def _cast_tree(tree: Any, dtype: Any) -> Any:
+def _cast_tree(tree: Params, dtype: Any) -> Params:
     return jax.tree_util.tree_map(lambda x: x.astype(dtype) if eqx.is_inexact_array(x) else x, tree)
 
 
-def _check_tree(tree: Any, what: str) -> Any:
+def _check_tree(tree: Params, what: str) -> Params:
     leaves, treedef = jax.tree_util.tree_flatten(tree)
     leaves = [check_finite(x, what) if eqx.is_inexact_array(x) else x for x in leaves]
     return jax.tree_util.tree_unflatten(treedef, leaves)
