@@ -102,7 +102,7 @@ def main():
                     grads(unit, rhel.RHEL(estimator=est), u, target), grads(unit, rhel.BPTT(), u, target)
                 )
                 row.append(f"{err:.1e} ({cos:.7f})")
-            quad = unit.core.linear_coefficients is not None
+            quad = unit.energy.linear_coefficients is not None
             eps = [rhel.default_epsilon(est, dt, quadratic=quad) for dt in (jnp.float64, jnp.float32)]
             print(f"| {name} | {est} | {row[0]} | {row[1]} | {eps[0]:.2g} / {eps[1]:.2g} |", flush=True)
 

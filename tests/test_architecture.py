@@ -13,13 +13,15 @@ from pathlib import Path
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 PACKAGE = "rhel"
-#: The top-level parts, lowest first: a part may import the parts before it, never those after it. ``figures`` (one
+#: The top-level parts, lowest first: a part may import the parts before it, never those after it (type-only imports
+#: aside). ``figures`` (one
 #: figure-saving helper) and ``configs`` (shipped config files) import nothing from the package.
 LAYERS = (
     "configs",
+    "_custom_types",
     "figures",
-    "energies",
     "integrators",
+    "energies",
     "gradients",
     "units",
     "models",
@@ -41,11 +43,21 @@ MODULES = {_module_name(p): p for p in sorted((SRC / PACKAGE).rglob("*.py"))}
 
 def _imports(module: str) -> list[tuple[str, int]]:
     """``(imported module, line)`` for every import of the package's own modules in ``module`` (also inside
-    functions). ``from a.b import c`` imports ``a.b.c`` when that is a module, else ``a.b``."""
+    functions; not those under ``if TYPE_CHECKING:``). ``from a.b import c`` imports ``a.b.c`` when that is a module, else ``a.b``."""
     path = MODULES[module]
     is_package = path.name == "__init__.py"
     found = []
-    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+    tree = ast.parse(path.read_text(), str(path))
+    # imports under ``if TYPE_CHECKING:`` exist for annotations only: they are not dependencies at run time
+    type_only = {
+        id(inner)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.If) and ast.unparse(node.test) in ("TYPE_CHECKING", "typing.TYPE_CHECKING")
+        for inner in ast.walk(node)
+    }
+    for node in ast.walk(tree):
+        if id(node) in type_only:
+            continue
         if isinstance(node, ast.Import):
             found += [(alias.name, node.lineno) for alias in node.names]
         elif isinstance(node, ast.ImportFrom):

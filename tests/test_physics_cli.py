@@ -18,7 +18,7 @@ def parser():
 def test_demo_oscillators_arguments(parser):
     args = parser.parse_args(["demo", "oscillators", "--out", "x", "--seed", "3", "--steps", "7", "--no-animation"])
     assert (args.out, args.seed, args.steps, args.no_animation) == ("x", 3, 7, True)
-    assert args.eps == 1e-3 and args.n_steps == 400 and callable(args.func)
+    assert args.epsilon == 1e-3 and args.n_steps == 400 and callable(args.func)
 
 
 @pytest.mark.parametrize("name", ["oscillators", "fput", "damping", "noise"])

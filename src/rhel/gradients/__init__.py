@@ -1,6 +1,5 @@
 """Gradient methods: objects passed to a unit (``unit(u, gradient=RHEL())``), like diffrax's ``adjoint=``."""
 
-from rhel.gradients._core import HamiltonianCore as HamiltonianCore
 from rhel.gradients.base import AbstractGradient as AbstractGradient
 from rhel.gradients.bptt import BPTT as BPTT
 from rhel.gradients.bptt import CheckpointedBPTT as CheckpointedBPTT

@@ -30,50 +30,21 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float
 
-from rhel.gradients._core import HamiltonianCore, drive_sequence, forward, pad_to_chunks
+from rhel._custom_types import Params
+from rhel.energies import Energy
+from rhel.gradients._core import drive_sequence, forward, pad_to_chunks
 from rhel.gradients.base import AbstractGradient
-from rhel.integrators import leapfrog_step_with_rule
-
-
-@dataclasses.dataclass(frozen=True)
-class Estimator:
-    """A finite-difference estimator over echoes nudged by ``multipliers * eps``.
-
-    The derivative estimate is ``(sum_e weights[e] * F(multipliers[e] * eps) + forward_weight * F(0)) / eps``,
-    where ``F(0)`` is accumulated during the forward pass (which *is* the ``eps = 0`` echo, by reversibility).
-    ``reconstruction`` combines the echoes into an estimate of the forward states (for the read-out gradient).
-    ``order`` is the power of ``eps`` in the estimator's bias.
-    """
-
-    name: str
-    multipliers: tuple[float, ...]
-    weights: tuple[float, ...]
-    forward_weight: float
-    reconstruction: tuple[float, ...]
-    order: int
-
-    @property
-    def passes(self) -> int:
-        """Number of passes over the sequence: the forward pass plus one per echo."""
-        return 1 + len(self.multipliers)
-
-
-ESTIMATORS: dict[str, Estimator] = {
-    # the paper's estimator: F(+eps) - F(-eps), bias O(eps^2); 3 passes
-    "central": Estimator("central", (1.0, -1.0), (0.5, -0.5), 0.0, (0.5, 0.5), 2),
-    # the forward pass serves as the eps = 0 echo: F(eps) - F(0), bias O(eps); 2 passes
-    "one_sided": Estimator("one_sided", (1.0,), (1.0,), -1.0, (1.0,), 1),
-    # Richardson extrapolation of the central difference at eps and 2 eps, bias O(eps^4); 5 passes
-    "richardson": Estimator(
-        "richardson",
-        (1.0, -1.0, 2.0, -2.0),
-        (2 / 3, -2 / 3, -1 / 12, 1 / 12),
-        0.0,
-        (2 / 3, 2 / 3, -1 / 6, -1 / 6),
-        4,
-    ),
-}
-
+from rhel.gradients.echo import (
+    ESTIMATORS,
+    Estimator,
+    Nudge,
+    difference_quotient,
+    echo,
+    get_estimator,
+    initial_state_gradient,
+    weighted,
+)
+from rhel.integrators import leapfrog_step
 
 #: Default nudges (relative, in state units) measured with ``rhel gradcheck --eps-sweep`` on the nonlinear HSSM
 #: (benchmarks/eps-sweep-nonlinear.png) and ``benchmarks/unit_agreement.py``: at each, the error against BPTT is within
@@ -97,7 +68,7 @@ def default_epsilon(estimator: str, dtype: Any, *, quadratic: bool = False) -> f
     in ``eps``, so the symmetric estimators (central, Richardson) have no truncation error at all and ``eps = 1``
     minimises rounding.
     """
-    est = ESTIMATORS[estimator]
+    est = get_estimator(estimator)
     if quadratic and est.forward_weight == 0.0:
         return 1.0
     measured = MEASURED_EPSILON.get((estimator, jnp.dtype(dtype).name))
@@ -132,8 +103,7 @@ class RHEL(AbstractGradient):
     chunk: int = eqx.field(default=256, static=True)
 
     def __check_init__(self):
-        if self.estimator not in ESTIMATORS:
-            raise ValueError(f"unknown RHEL estimator {self.estimator!r}; choose one of {sorted(ESTIMATORS)}")
+        get_estimator(self.estimator)
         eps = self.epsilon
         if eps is not None and not isinstance(eps, jax.core.Tracer):
             # a concrete number; a traced one (an epsilon swept under jit) is checked when the echo runs
@@ -153,8 +123,8 @@ class RHEL(AbstractGradient):
 
     def solve(
         self,
-        core: HamiltonianCore,
-        theta: Any,
+        energy: Energy,
+        theta: Params,
         drive: Array | None,
         readout: Array,
         us: Array,
@@ -163,14 +133,14 @@ class RHEL(AbstractGradient):
         *,
         scan: str,
     ) -> Float[Array, "L o"]:
-        eps = self.epsilon_for(us.dtype, quadratic=core.linear_coefficients is not None)
-        cfg = _EchoConfig(core, ESTIMATORS[self.estimator], self.relative, self.chunk, scan)
+        eps = self.epsilon_for(us.dtype, quadratic=energy.linear_coefficients is not None)
+        cfg = _EchoConfig(energy, ESTIMATORS[self.estimator], self.relative, self.chunk, scan)
         return _rhel_solve(cfg, theta, drive, readout, us, q0, p0, jnp.asarray(eps, us.dtype))
 
 
 @dataclasses.dataclass(frozen=True)
 class _EchoConfig:
-    core: HamiltonianCore
+    energy: Energy
     estimator: Estimator
     relative: bool
     chunk: int
@@ -194,8 +164,8 @@ def _add(a, b):
 
 def _rhel_solve(cfg, theta, drive, readout, us, q0, p0, epsilon):
     del epsilon  # only the backward pass nudges
-    scan = cfg.scan if cfg.core.linear_coefficients is not None else "sequential"
-    return forward(cfg.core, theta, drive, readout, us, q0, p0, chunk=cfg.chunk, scan=scan)[0]
+    scan = cfg.scan if cfg.energy.linear_coefficients is not None else "sequential"
+    return forward(cfg.energy, theta, drive, readout, us, q0, p0, chunk=cfg.chunk, scan=scan)[0]
 
 
 _rhel_solve = jax.custom_vjp(_rhel_solve, nondiff_argnums=(0,))
@@ -206,12 +176,12 @@ def _forward_with_rule(cfg: _EchoConfig, theta, drive, readout, us, q0, p0):
 
     Returns outputs, final state, ``sum_k dH_1/2/dtheta`` and the drive/input gradients of ``dH_1/2/df``.
     """
-    core, length = cfg.core, us.shape[0]
+    length = us.shape[0]
     chunk = min(cfg.chunk, length)
 
     def step(carry, f):
         q, p, acc = carry
-        q, p, g_theta, g_f = leapfrog_step_with_rule(core.kinetic, core.potential, q, p, theta, f)
+        q, p, _, g_theta, g_f = leapfrog_step(cfg.energy, q, p, theta, f, rule=True)
         return (q, p, _add(acc, g_theta)), (q, g_f)
 
     def block(carry, u_block):
@@ -236,8 +206,8 @@ def _rhel_fwd(cfg: _EchoConfig, theta, drive, readout, us, q0, p0, epsilon):
         ys, (qK, pK), acc0, drive0, du0 = _forward_with_rule(cfg, theta, drive, readout, us, q0, p0)
         extra = (acc0, drive0, du0)
     else:
-        scan = cfg.scan if cfg.core.linear_coefficients is not None else "sequential"
-        ys, (qK, pK) = forward(cfg.core, theta, drive, readout, us, q0, p0, chunk=cfg.chunk, scan=scan)
+        scan = cfg.scan if cfg.energy.linear_coefficients is not None else "sequential"
+        ys, (qK, pK) = forward(cfg.energy, theta, drive, readout, us, q0, p0, chunk=cfg.chunk, scan=scan)
         extra = None
     return ys, (theta, drive, readout, us, q0, p0, qK, pK, extra, epsilon)
 
@@ -247,7 +217,7 @@ def _rhel_bwd(cfg: _EchoConfig, residuals, ybar):
     epsilon = eqx.error_if(
         epsilon, ~(jnp.isfinite(epsilon) & (epsilon > 0)), "RHEL epsilon must be positive and finite"
     )
-    core, est = cfg.core, cfg.estimator
+    est = cfg.estimator
     length = us.shape[0]
     chunk = min(cfg.chunk, length)
     dtype = qK.dtype
@@ -269,61 +239,42 @@ def _rhel_bwd(cfg: _EchoConfig, residuals, ybar):
     y_flat = ybar_blocks.reshape(-1, ybar.shape[-1])
     ynudge_blocks = jnp.concatenate([jnp.zeros_like(y_flat[:1]), y_flat[:-1]]).reshape(ybar_blocks.shape)
 
-    n_echo = len(est.multipliers)
-    q = jnp.broadcast_to(qK, (n_echo, *qK.shape))
-    p = -pK[None] + eps_e[:, None] * (readout.T @ y_flat[-1])[None]
+    def step(q, p, theta, x, force):
+        del force  # an HRU is nudged by impulses
+        q, p, _, g_theta, g_f = leapfrog_step(cfg.energy, q, p, theta, x[0], rule=True)
+        return q, p, g_theta, g_f
 
-    step_rule = jax.vmap(leapfrog_step_with_rule, in_axes=(None, None, 0, 0, None, None))
-
-    # The loop body is kept minimal (the per-step cost of a scan is what RHEL competes on): each echo accumulates its
-    # own dH_1/2/dtheta, and the per-step states and dH_1/2/df are combined over the echoes block by block, outside it.
-    def step(carry, xs):
-        q, p, acc = carry
-        f, c = xs
-        q_start = q  # the echo's state before the step: its reconstruction is the forward state of this input
-        q, p, g_theta, g_f = step_rule(core.kinetic, core.potential, q, p, theta, f)
-        p = p + eps_e[:, None] * c[None]
-        return (q, p, _add(acc, g_theta)), (q_start, g_f)
+    def prepare(xs):  # the drives and momentum nudges of a block: one matrix product each
+        u_block, _, ynudge_block = xs
+        return drive_sequence(drive, u_block), ynudge_block @ readout
 
     def combine(weights, x):  # sum over the echo axis (axis 1 of a block) with the estimator's weights
         return jnp.sum(weights.reshape(1, -1, *([1] * (x.ndim - 2))) * x, axis=1)
 
-    def block(carry, xs):
-        q, p, acc, acc_drive, acc_readout = carry
-        u_block, ybar_block, ynudge_block = xs
-        f_block = drive_sequence(drive, u_block)
-        c_block = ynudge_block @ readout
-        # the echo replays the block backwards in time; reverse=True stacks its outputs in forward order
-        (q, p, acc), (q_start, g_f) = jax.lax.scan(step, (q, p, acc), (f_block, c_block), reverse=True)
+    def block(carry, xs, outs):
+        acc_drive, acc_readout = carry
+        u_block, ybar_block, _ = xs
+        q_start, g_f = outs  # the echo's state before each step: its reconstruction is the forward state
         q_rec, g_f = combine(r_e, q_start), combine(a_e, g_f)
         d_drive, du = _drive_vjp(drive, u_block, g_f)
-        acc_readout = acc_readout + ybar_block.T @ q_rec
-        return (q, p, acc, _add(acc_drive, d_drive), acc_readout), du
+        return (_add(acc_drive, d_drive), acc_readout + ybar_block.T @ q_rec), du
 
-    acc_e = jax.tree_util.tree_map(lambda x: jnp.zeros((n_echo, *x.shape), x.dtype), theta)
-    init = (q, p, acc_e, _zeros_like(drive), jnp.zeros_like(readout))
-    (q, p, acc_e, acc_drive, d_readout), du = jax.lax.scan(
-        block, init, (u_blocks, ybar_blocks, ynudge_blocks), reverse=True
-    )
-    acc = jax.tree_util.tree_map(lambda g: jnp.tensordot(a_e, g, axes=1), acc_e)
+    nudge = Nudge(start=readout.T @ y_flat[-1], impulse=lambda e, x: e * x[1])
+    q, p, acc_e, (acc_drive, d_readout), du = echo(
+        step, theta, (qK, pK), eps_e, (u_blocks, ybar_blocks, ynudge_blocks), nudge=nudge,
+        emit=lambda q_start, q1, p1, g_f, acc: (q_start, g_f), prepare=prepare, block=block,
+        block_init=(_zeros_like(drive), jnp.zeros_like(readout)),
+    )  # fmt: skip
     du = du.reshape(-1, du.shape[-1])[:length]
 
-    # the estimator's eps = 0 term, accumulated by the forward pass (one-sided)
+    # dL/dtheta = -(finite difference of dH_1/2/dtheta) / eps (Eq. 14 with the step folded into H), with the
+    # estimator's eps = 0 term accumulated by the forward pass (one-sided)
     fw = est.forward_weight
-    if extra is not None:
-        acc0, drive0, du0 = extra
-        acc = jax.tree_util.tree_map(lambda a, b: a + fw * b, acc, acc0)
-        acc_drive = jax.tree_util.tree_map(lambda a, b: a + fw * b, acc_drive, drive0)
-        du = du + fw * du0
-    # dL/dtheta = -(finite difference of dH_1/2/dtheta) / eps (Eq. 14 with the step folded into H)
-    d_theta = jax.tree_util.tree_map(lambda g: -g / eps, acc)
-    d_drive = jax.tree_util.tree_map(lambda g: -g / eps, acc_drive)
-    du = -du / eps
-    # initial state: the echoes end near the flipped initial state; their spread encodes dL/d(q0, p0)
-    dq_end = a_e @ q + fw * q0
-    dp_end = a_e @ p - fw * p0
-    dq0 = dp_end / eps
-    dp0 = dq_end / eps
+    acc0, drive0, du0 = extra if extra is not None else (None, None, None)
+    d_theta = difference_quotient(eps, weighted(a_e, acc_e), acc0, fw)
+    d_drive = difference_quotient(eps, acc_drive, drive0, fw)
+    du = difference_quotient(eps, du, du0, fw)
+    dq0, dp0 = initial_state_gradient(a_e, eps, q, p, (q0, p0), fw)
     grads = (d_theta, d_drive, d_readout, du, dq0, dp0, jnp.zeros_like(epsilon))
     finite = jnp.all(jnp.asarray([jnp.all(jnp.isfinite(g)) for g in jax.tree_util.tree_leaves(grads)]))
     return eqx.error_if(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from rhel.energies import ContractError
 from rhel.physics.systems import PhysicsError
 
 
@@ -13,16 +14,16 @@ def _run(name):
 
         kwargs = {"out": args.out, "seed": args.seed}
         if name in ("oscillators", "fput"):
-            kwargs.update(steps=args.steps, lr=args.lr, eps=args.eps, T=args.T, n_steps=args.n_steps)
+            kwargs.update(steps=args.steps, lr=args.lr, epsilon=args.epsilon, T=args.T, n_steps=args.n_steps)
         if name == "oscillators":
             kwargs["animate"] = not args.no_animation
         if name == "damping":
-            kwargs["eps"] = args.eps
+            kwargs["epsilon"] = args.epsilon
         if name == "noise":
             kwargs["repeats"] = args.repeats
         try:
             getattr(demo, f"demo_{name}")(**kwargs)
-        except PhysicsError as err:
+        except (PhysicsError, ContractError) as err:
             print(f"rhel demo {name}: {err}")
             return 1
         return 0
@@ -54,7 +55,9 @@ def register(subparsers) -> None:
             p.add_argument("--T", type=float, default=20.0, help="time horizon (default: %(default)s)")
             p.add_argument("--n-steps", type=int, default=400, help="time steps (default: %(default)s)")
         if name in ("oscillators", "fput", "damping"):
-            p.add_argument("--eps", type=float, default=1e-3, help="nudging strength (default: %(default)s)")
+            p.add_argument(
+                "--epsilon", type=float, default=1e-3, help="RHEL nudging strength, absolute (default: %(default)s)"
+            )
         if name == "oscillators":
             p.add_argument("--no-animation", action="store_true", help="skip the GIF/MP4 animation")
         if name == "noise":

@@ -11,7 +11,9 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float
 
-from rhel.gradients._core import HamiltonianCore, resolve_scan
+from rhel._custom_types import Params
+from rhel.energies import Energy
+from rhel.gradients._core import resolve_scan
 from rhel.gradients.base import AbstractGradient
 from rhel.gradients.bptt import BPTT
 
@@ -44,15 +46,16 @@ def check_finite(x: Array, what: str) -> Array:
 class AbstractHRU(eqx.Module):
     """A leapfrog integrator of a separable, time-reversal-invariant energy, one step per input.
 
-    Subclasses provide the static :class:`~rhel.gradients.HamiltonianCore` (``core``) and, as arrays derived from
-    their trainable parameters by ordinary (autodiff-able) functions, the energy parameters ``theta``, the drive
-    matrix ``B`` (``f_k = B u_k``, or ``None`` for ``f_k = u_k``) and the read-out ``C`` (``y_k = C q_k``), plus an
-    optional skip term. Calling the unit on a sequence ``u`` of shape ``(L, in_size)`` returns ``(L, out_size)``.
+    Subclasses provide the static :class:`~rhel.energies.Energy` (``energy``, step size folded in) and, as arrays
+    derived from their trainable parameters by ordinary (autodiff-able) functions, the energy parameters ``theta``,
+    the drive matrix ``B`` (``f_k = B u_k``, or ``None`` for ``f_k = u_k``) and the read-out ``C``
+    (``y_k = C q_k``), plus an optional skip term. Calling the unit on a sequence ``u`` of shape ``(L, in_size)``
+    returns ``(L, out_size)``.
     """
 
     in_size: int = eqx.field(static=True)
     out_size: int = eqx.field(static=True)
-    core: HamiltonianCore = eqx.field(static=True)
+    energy: Energy = eqx.field(static=True)
     scan: str = eqx.field(static=True)
 
     @property
@@ -61,7 +64,7 @@ class AbstractHRU(eqx.Module):
         """Number of position coordinates ``q`` (the same number of momenta ``p``)."""
 
     @abc.abstractmethod
-    def energy_params(self) -> Any:
+    def energy_params(self) -> Params:
         """The energy's parameters ``theta`` (step size included)."""
 
     @abc.abstractmethod
@@ -116,15 +119,15 @@ class AbstractHRU(eqx.Module):
         readout = check_finite(readout.astype(u.dtype), f"{type(self).__name__} read-out matrix C")
         theta = _cast_tree(theta, u.dtype)
         q0, p0 = self.initial_state(u.dtype) if state0 is None else state0
-        ys = gradient.solve(self.core, theta, drive, readout, u, q0, p0, scan=resolve_scan(self.scan))
+        ys = gradient.solve(self.energy, theta, drive, readout, u, q0, p0, scan=resolve_scan(self.scan))
         return ys + self.skip(u)
 
 
-def _cast_tree(tree: Any, dtype: Any) -> Any:
+def _cast_tree(tree: Params, dtype: Any) -> Params:
     return jax.tree_util.tree_map(lambda x: x.astype(dtype) if eqx.is_inexact_array(x) else x, tree)
 
 
-def _check_tree(tree: Any, what: str) -> Any:
+def _check_tree(tree: Params, what: str) -> Params:
     leaves, treedef = jax.tree_util.tree_flatten(tree)
     leaves = [check_finite(x, what) if eqx.is_inexact_array(x) else x for x in leaves]
     return jax.tree_util.tree_unflatten(treedef, leaves)
