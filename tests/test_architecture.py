@@ -14,8 +14,8 @@ from pathlib import Path
 SRC = Path(__file__).resolve().parents[1] / "src"
 PACKAGE = "rhel"
 #: The top-level parts, lowest first: a part may import the parts before it, never those after it (type-only imports
-#: aside). ``figures`` (one
-#: figure-saving helper) and ``configs`` (shipped config files) import nothing from the package.
+#: aside). ``figures`` (one figure-saving helper) and ``configs`` (shipped config files) import nothing from the
+#: package.
 LAYERS = (
     "configs",
     "_custom_types",
