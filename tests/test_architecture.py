@@ -43,7 +43,8 @@ MODULES = {_module_name(p): p for p in sorted((SRC / PACKAGE).rglob("*.py"))}
 
 def _imports(module: str) -> list[tuple[str, int]]:
     """``(imported module, line)`` for every import of the package's own modules in ``module`` (also inside
-    functions; not those under ``if TYPE_CHECKING:``). ``from a.b import c`` imports ``a.b.c`` when that is a module, else ``a.b``."""
+    functions; not those under ``if TYPE_CHECKING:``). ``from a.b import c`` imports ``a.b.c`` when that is a module,
+    else ``a.b``."""
     path = MODULES[module]
     is_package = path.name == "__init__.py"
     found = []
