@@ -15,7 +15,10 @@ the replicated model, so that early stopping decides the same everywhere.
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+import socket
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import equinox as eqx
@@ -24,12 +27,22 @@ import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 from jaxtyping import PyTree
 
+from rhel.training.config import TrainConfig
+
 #: The name of the mesh axis the batch is sharded over.
 DATA_AXIS = "data"
 #: Environment variables that make ``jax.distributed.initialize()`` worth calling without arguments.
 _CLUSTER_SIZE_VARS = ("SLURM_NTASKS", "OMPI_COMM_WORLD_SIZE")
 
-__all__ = ["DATA_AXIS", "DataParallel", "DistributedError", "device_groups", "initialize", "valid_batch_sizes"]
+__all__ = [
+    "DATA_AXIS",
+    "DataParallel",
+    "DistributedError",
+    "device_groups",
+    "initialize",
+    "run_seed_groups",
+    "valid_batch_sizes",
+]
 
 
 class DistributedError(ValueError):
@@ -37,6 +50,23 @@ class DistributedError(ValueError):
 
 
 # ---------------------------------------------------------------------------------------------- processes
+
+
+def _wait_for_coordinator(host: str, port: int, timeout_s: float) -> None:
+    # XLA aborts the whole process (no Python exception) when the coordinator cannot be reached, so a process other
+    # than 0 first checks that something listens there.
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            with socket.create_connection((host, port), timeout=min(1.0, timeout_s)):
+                return
+        except OSError as error:
+            if time.monotonic() >= deadline:
+                raise DistributedError(
+                    f"--coordinator {host}:{port} did not answer within {timeout_s:g} s ({error.strerror or error}); "
+                    "start process 0 there first, or check the address and the port"
+                ) from None
+            time.sleep(0.2)
 
 
 def _cluster_detected() -> bool:
@@ -65,6 +95,10 @@ def initialize(
 
     With none of the three, ``jax.distributed.initialize()`` auto-detects its settings when a multi-task SLURM or
     Open MPI job (or ``JAX_COORDINATOR_ADDRESS``) is present; otherwise the run stays a single process.
+
+    A process other than 0 that cannot reach the coordinator within ``timeout_s`` raises :class:`DistributedError`.
+    Process 0 waits as long for the others; if they do not come, XLA's runtime ends the process with an error
+    (``DEADLINE_EXCEEDED``), not a hang.
     """
     given = (coordinator, num_processes, process_id)
     if all(v is None for v in given):
@@ -86,6 +120,8 @@ def initialize(
                 f"--process-id {process_id} is out of range for --num-processes {num_processes}; "
                 f"use 0..{num_processes - 1}"
             )
+        if process_id != 0:
+            _wait_for_coordinator(host, int(port), timeout_s)
         kwargs = {"coordinator_address": coordinator, "num_processes": num_processes, "process_id": process_id}
     try:
         jax.distributed.initialize(**kwargs, initialization_timeout=timeout_s)
@@ -173,8 +209,8 @@ class DataParallel:
 
     @property
     def trivial(self) -> bool:
-        """One device in one process: nothing to shard."""
-        return self.size == 1 and jax.process_count() == 1
+        """JAX's default device alone, in one process: nothing to place."""
+        return self.size == 1 and jax.process_count() == 1 and self.mesh.devices.flat[0] == _local_devices()[0]
 
     @property
     def writer(self) -> bool:
@@ -220,3 +256,45 @@ class DataParallel:
             return leaf.addressable_data(0) if isinstance(leaf, jax.Array) else leaf
 
         return jax.tree.map(get, tree)
+
+
+# ---------------------------------------------------------------------------------------------- seeds side by side
+
+
+def run_seed_groups(
+    runs: Sequence[TrainConfig],
+    run_one: Callable[[TrainConfig, int | list[jax.Device] | None], None],
+    *,
+    devices: int | None = None,
+    parallel_seeds: bool = False,
+) -> None:
+    """Call ``run_one(run, devices)`` for every single-run config, one after another, or with ``parallel_seeds``
+    side by side: the devices are split into one group per seed (at most one group per device), each group runs
+    its seeds' runs in order in its own thread. A run's numbers do not depend on which group runs it (with groups
+    of one device they are those of the sequential single-device run).
+
+    **Arguments:**
+
+    - `runs`: single-run configs (see :func:`rhel.training.config.expand`).
+    - `run_one`: trains one of them on the given devices (a count, a list of local devices, or ``None``: all).
+    - `devices`: how many of this process's devices to use (default: all).
+    - `parallel_seeds`: run different seeds side by side (single process only).
+    """
+    seeds = list(dict.fromkeys(run.seeds[0] for run in runs))
+    if not parallel_seeds or len(seeds) < 2:
+        for run in runs:
+            run_one(run, devices)
+        return
+    if jax.process_count() > 1:
+        raise DistributedError("--parallel-seeds works within one process; drop it for a multi-process run")
+    groups = device_groups(len(seeds), devices)
+    assigned = {seed: i % len(groups) for i, seed in enumerate(seeds)}
+
+    def work(g: int) -> None:
+        for run in runs:
+            if assigned[run.seeds[0]] == g:
+                run_one(run, groups[g])
+
+    with ThreadPoolExecutor(max_workers=len(groups), thread_name_prefix="rhel-seeds") as pool:
+        for future in [pool.submit(work, g) for g in range(len(groups))]:
+            future.result()

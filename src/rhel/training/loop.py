@@ -313,9 +313,7 @@ def train_run(
     placement.check_batch(order.batch_size)
     writer = placement.writer
 
-    (model, state, opt_state), done = _start(
-        run_dir, config, (model, state, opt_state), resume=resume, writer=writer
-    )
+    (model, state, opt_state), done = _start(run_dir, config, (model, state, opt_state), resume=resume, writer=writer)
     model, state, opt_state = placement.replicate((model, state, opt_state))
     bar = tqdm(
         total=optim.steps, initial=done.step, disable=not progress, desc=run_name(config), dynamic_ncols=True,
