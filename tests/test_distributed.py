@@ -29,7 +29,7 @@ TWO_DEVICES = {"XLA_FLAGS": "--xla_force_host_platform_device_count=2", "JAX_PLA
 def small_default(method: str = "rhel", steps: int = 20, seeds=(0,), float64: bool = False) -> TrainConfig:
     """The shipped default (its task, model and optimiser) on short sequences and a small split."""
     config = configure(None, methods=[method], steps=steps, eval_every=10, seeds=list(seeds), float64=float64)
-    data = DataConfig(name=config.data.name, options={"length": 48, "n_train": 128, "n_val": 32, "n_test": 32})
+    data = DataConfig(name=config.data.name, options={"length": 48, "n_train": 128, "n_val": 16, "n_test": 16})
     return dataclasses.replace(config, data=data)
 
 
@@ -38,7 +38,7 @@ def _env() -> dict[str, str]:
     return {**os.environ, **TWO_DEVICES, "PYTHONPATH": os.pathsep.join([src, os.environ.get("PYTHONPATH", "")])}
 
 
-def _worker(jobs: list[dict], tmp_path: Path, timeout: float = 120) -> None:
+def _worker(jobs: list[dict], tmp_path: Path, timeout: float = 600) -> None:
     spec = tmp_path / f"jobs-{time.monotonic_ns()}.json"
     spec.write_text(json.dumps(jobs))
     done = subprocess.run([sys.executable, str(HERE), str(spec)], env=_env(), capture_output=True, text=True,
@@ -46,7 +46,7 @@ def _worker(jobs: list[dict], tmp_path: Path, timeout: float = 120) -> None:
     assert done.returncode == 0, done.stderr[-3000:]
 
 
-def _rhel_train(*args: str, timeout: float = 120) -> subprocess.Popen:
+def _rhel_train(*args: str) -> subprocess.Popen:
     command = [sys.executable, "-m", "rhel", "train", "--no-progress", *args]
     return subprocess.Popen(command, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
@@ -76,7 +76,7 @@ def _assert_close_runs(a: Path, b: Path, rtol: float) -> None:
 
 @pytest.mark.parametrize("float64", [False, True], ids=["float32", "float64"])
 def test_two_devices_equal_one_device(tmp_path, float64):
-    methods = ("rhel", "bptt", "checkpointed-bptt") if not float64 else ("rhel", "bptt")
+    methods = ("rhel", "bptt")
     jobs = [
         {"method": m, "devices": d, "out": str(tmp_path / f"{m}-{d}"), "float64": float64}
         for m in methods
@@ -144,7 +144,7 @@ def test_two_processes_equal_one_process_with_two_devices(tmp_path):
         )  # fmt: skip
         for i in (0, 1)
     ]
-    outputs = [p.communicate(timeout=180) for p in (one, *procs)]
+    outputs = [p.communicate(timeout=600) for p in (one, *procs)]
     for p, (_, err) in zip((one, *procs), outputs, strict=True):
         assert p.returncode == 0, err[-3000:]
     assert "RHEL" in outputs[1][0] and outputs[2][0] == ""  # process 0 prints the results, process 1 nothing
@@ -158,7 +158,7 @@ def test_two_processes_equal_one_process_with_two_devices(tmp_path):
 
 def test_batch_that_does_not_divide_is_refused_with_the_sizes_that_would_work(tmp_path):
     p = _rhel_train("--devices", "2", "--batch-size", "7", "--steps", "2", "--out", str(tmp_path / "runs"))
-    out, err = p.communicate(timeout=120)
+    out, err = p.communicate(timeout=600)
     assert p.returncode == 2, err[-2000:]
     assert "batch size 7 does not divide over 2 devices" in err and "--batch-size 6 or 8" in err
     assert valid_batch_sizes(30, 4) == "28 or 32" and valid_batch_sizes(3, 4) == "4"
