@@ -204,7 +204,7 @@ def _work(jobs: list[dict]) -> None:
         model, state = build_model(single.model, dataset, key=jax.random.split(jax.random.PRNGKey(seed), 3)[0])
         template = (model, state, make_optimizer(single.optim).init(eqx.filter(model, eqx.is_inexact_array)))
         arrays, _ = load_checkpoint(out, template)
-        np.savez(Path(out) / "params.npz", *[np.asarray(leaf) for leaf in jax.tree.leaves(arrays)])
+        np.savez(Path(out) / "params.npz", *[np.asarray(a) for a in jax.tree.leaves(eqx.filter(arrays, eqx.is_array))])
 
     for job in jobs:
         config = small_default(job["method"], seeds=job.get("seeds", [0]), float64=job.get("float64", False))
