@@ -78,6 +78,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="kill a worker above this resident memory (default: 75%% of available memory)")  # fmt: skip
     b.add_argument("--json", metavar="FILE", nargs="?", const="-", help="write the report as JSON (no FILE: stdout)")
     b.add_argument("--plot", metavar="FILE.png", help="time and memory against length per method")
+    b.add_argument("--devices", type=int, metavar="N",
+                   help="data-parallel scaling instead: sequences/s on 1..N devices at --batch-size per device, at the "
+                   "smallest of --lengths (on CPU with N forced host devices; docs/distributed.md)")  # fmt: skip
     b.set_defaults(func=bench_command)
 
 
@@ -148,6 +151,8 @@ def bench_command(args: argparse.Namespace) -> int:
     if min(config["num_blocks"], config["hidden"], config["state_size"], config["batch_size"], *args.lengths) < 1:
         print("rhel bench: sizes and lengths must be positive", file=sys.stderr)
         return 2
+    if args.devices is not None:
+        return _scaling_command(args, config)
     beyond = "" if args.no_beyond else " and beyond"
     print(f"rhel bench: {config}, methods {args.methods}, lengths {args.lengths}{beyond}; one fresh process per "
           "configuration", file=sys.stderr)  # fmt: skip
@@ -158,6 +163,26 @@ def bench_command(args: argparse.Namespace) -> int:
     )  # fmt: skip
     _emit(report, args.json, format_bench)
     _plot(plots.plot_bench, report, args.plot)
+    return 0
+
+
+def _scaling_command(args: argparse.Namespace, config: dict[str, Any]) -> int:
+    """``rhel bench --devices N``: throughput on 1..N devices (:mod:`rhel.reports.bench_scaling`)."""
+    from rhel.reports.bench_scaling import format_scaling, run_scaling
+
+    if args.devices < 1:
+        print(f"rhel bench: --devices {args.devices}: must be at least 1", file=sys.stderr)
+        return 2
+    length = min(args.lengths)
+    print(f"rhel bench: data-parallel scaling on 1..{args.devices} device(s), {config}, methods {args.methods}, "
+          f"length {length}; one fresh process", file=sys.stderr)  # fmt: skip
+    try:
+        report = run_scaling(config, devices=args.devices, methods=args.methods, length=length,
+                             repeats=args.repeats, timeout_s=args.timeout)  # fmt: skip
+    except ValueError as error:
+        print(f"rhel bench: {error}", file=sys.stderr)
+        return 2
+    _emit(report, args.json, format_scaling)
     return 0
 
 

@@ -13,6 +13,8 @@ from pathlib import Path
 
 from rhel.gradients.methods import METHOD_NAMES, method_label
 from rhel.training.config import DEFAULT_CONFIG, UNITS, ConfigError, TrainConfig, configure, expand, list_configs
+from rhel.training.distributed import DistributedError, run_seed_groups
+from rhel.training.distributed_cli import add_distributed_arguments, start_processes
 
 
 def register(subparsers) -> None:
@@ -62,6 +64,7 @@ def register(subparsers) -> None:
         help="continue the runs in OUT from their checkpoints; finished runs are kept as they are",
     )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_distributed_arguments(p)
     p.set_defaults(func=train_command)
 
     r = subparsers.add_parser(
@@ -105,6 +108,11 @@ def train_command(args: argparse.Namespace) -> int:
     except ConfigError as error:
         print(f"rhel train: {error}", file=sys.stderr)
         return 2
+    try:
+        writer = start_processes(args)
+    except DistributedError as error:
+        print(f"rhel train: {error}", file=sys.stderr)
+        return 2
     if config.float64:
         import jax
 
@@ -116,35 +124,47 @@ def train_command(args: argparse.Namespace) -> int:
 
     out = Path(args.out) if args.out else Path("runs") / config.name.replace("/", "-")
     runs = expand(config)
-    print(
+    log = (lambda line: print(line, file=sys.stderr, flush=True)) if writer else (lambda line: None)
+    log(
         f"rhel train: config {config.name!r}, dataset {config.data.name!r}, {config.model.unit} HSSM, "
-        f"gradient {', '.join(config.gradient.methods)}, seed(s) {', '.join(map(str, config.seeds))} -> {out}",
-        file=sys.stderr,
+        f"gradient {', '.join(config.gradient.methods)}, seed(s) {', '.join(map(str, config.seeds))} -> {out}"
     )
     datasets: dict[int, object] = {}
     failures = 0
     started = time.perf_counter()
-    for single in runs:
+
+    def run_one(single: TrainConfig, devices) -> None:
+        nonlocal failures
         run_dir = run_dir_for(out, single)
         if args.resume and (run_dir / "final.json").is_file():
-            print(f"  {run_dir.name}: already finished, kept", file=sys.stderr)
-            continue
+            log(f"  {run_dir.name}: already finished, kept")
+            return
         seed = single.seeds[0]
         try:
             if seed not in datasets:
                 datasets[seed] = load_dataset(single, seed)
             result = train_run(
-                single, run_dir, dataset=datasets[seed], resume=args.resume, progress=not args.no_progress
-            )
+                single, run_dir, dataset=datasets[seed], resume=args.resume,
+                progress=not args.no_progress and writer and not args.parallel_seeds, devices=devices,
+            )  # fmt: skip
+        except DistributedError:
+            raise
         except (NonFiniteError, FileNotFoundError, KeyError, ValueError) as error:
             failures += 1
-            print(f"  {run_dir.name}: FAILED: {error}", file=sys.stderr)
-            continue
-        print(
+            log(f"  {run_dir.name}: FAILED: {error}")
+            return
+        log(
             f"  {run_dir.name}: test {result.metric} {result.test_metric:.4f} at the best validation step "
-            f"{result.best_step} ({result.status} at step {result.step}, {result.wall_s:.1f} s)",
-            file=sys.stderr,
+            f"{result.best_step} ({result.status} at step {result.step}, {result.wall_s:.1f} s)"
         )
+
+    try:
+        run_seed_groups(runs, run_one, devices=args.devices, parallel_seeds=args.parallel_seeds)
+    except DistributedError as error:
+        print(f"rhel train: {error}", file=sys.stderr)
+        return 2
+    if not writer:
+        return 1 if failures else 0
     summary = write_results([out], out)
     print()
     print(side_by_side(summary["runs"]))

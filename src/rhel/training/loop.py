@@ -16,7 +16,7 @@ import dataclasses
 import json
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,6 +32,7 @@ from rhel.models import HSSM
 from rhel.training.artifacts import save_model
 from rhel.training.checkpoints import SIDECAR, atomic_write_text, load_checkpoint, save_checkpoint
 from rhel.training.config import TrainConfig, config_to_dict
+from rhel.training.distributed import DataParallel
 from rhel.training.experiment import (
     BatchOrder,
     NonFiniteError,
@@ -114,10 +115,16 @@ def _checkpoint_step(run_dir: Path) -> int | None:
 
 
 def _start(
-    run_dir: Path, config: TrainConfig, arrays: tuple[HSSM, eqx.nn.State, optax.OptState], *, resume: bool
+    run_dir: Path,
+    config: TrainConfig,
+    arrays: tuple[HSSM, eqx.nn.State, optax.OptState],
+    *,
+    resume: bool,
+    writer: bool = True,
 ) -> tuple[tuple[HSSM, eqx.nn.State, optax.OptState], _Progress]:
     """Resume from the run directory's checkpoint (``resume`` and one exists) or clear its stale files; write the
-    config and the environment. Returns the model, state and optimiser state to continue from, and the progress."""
+    config and the environment. Returns the model, state and optimiser state to continue from, and the progress.
+    Only a ``writer`` (process 0 of a distributed run) changes files; the others only read the checkpoint."""
     progress = _Progress()
     metrics_path = run_dir / METRICS_FILE
     checkpoint = load_checkpoint(run_dir, arrays) if resume else None
@@ -126,12 +133,16 @@ def _start(
         if meta["config"] != config_to_dict(config):
             raise ValueError(f"{run_dir} holds a checkpoint of a different config; resume with the same settings")
         progress = _Progress(meta["step"], meta["best"], meta["evals_since_best"], meta["wall_s"])
-        _truncate_metrics(metrics_path, progress.step)
+        if writer:
+            _truncate_metrics(metrics_path, progress.step)
+    elif not writer:
+        return arrays, progress
     else:
         for stale in (metrics_path, run_dir / FINAL_FILE, run_dir / SIDECAR, run_dir / BEST_MODEL_FILE):
             stale.unlink(missing_ok=True)
-    atomic_write_text(run_dir / CONFIG_FILE, json.dumps(config_to_dict(config), indent=2) + "\n")
-    atomic_write_text(run_dir / ENVIRONMENT_FILE, json.dumps(environment_info(), indent=2) + "\n")
+    if writer:
+        atomic_write_text(run_dir / CONFIG_FILE, json.dumps(config_to_dict(config), indent=2) + "\n")
+        atomic_write_text(run_dir / ENVIRONMENT_FILE, json.dumps(environment_info(), indent=2) + "\n")
     return arrays, progress
 
 
@@ -148,9 +159,11 @@ def _evaluate_and_checkpoint(
     train_metrics: list[float],
     elapsed: Callable[[], float],
     save_best: Callable[[HSSM, eqx.nn.State], Any],
+    writer: bool = True,
 ) -> float:
     """Evaluate on the validation split (and on the test split when it improved, saving the best model), append
     the record to ``metrics.jsonl`` and write the checkpoint. Updates ``progress``; returns the validation metric.
+    Every process evaluates (so that early stopping agrees); only a ``writer`` writes.
 
     ``elapsed()`` is the run's wall time so far (resumed runs included), read when the record is complete;
     ``save_best(model, state)`` writes the best model file.
@@ -180,11 +193,14 @@ def _evaluate_and_checkpoint(
         }
         progress.evals_since_best = 0
         record.update(test_loss=test_loss, **{f"test_{metric_name}": test_metric})
-        save_best(model, state)
+        if writer:
+            save_best(model, state)
     else:
         progress.evals_since_best += 1
     record.update(best_step=progress.best["step"], **{f"best_val_{metric_name}": progress.best["val_metric"]})
     record["elapsed_s"] = elapsed()
+    if not writer:
+        return val_metric
     _append(run_dir / METRICS_FILE, record)
     seed = config.seeds[0]
     save_checkpoint(
@@ -252,6 +268,7 @@ def train_run(
     resume: bool = False,
     progress: bool = True,
     stop_after: int | None = None,
+    devices: int | Sequence[jax.Device] | None = None,
 ) -> RunResult:
     """Train one single-run config (one seed, one gradient method) and write its run directory.
 
@@ -264,6 +281,9 @@ def train_run(
     - `resume`: continue from the run directory's checkpoint (if any) instead of starting afresh.
     - `progress`: show a tqdm progress bar.
     - `stop_after`: stop (as if killed) once this step is reached, leaving the checkpoint; for tests.
+    - `devices`: data parallelism (:mod:`rhel.training.distributed`): how many of this process's devices share each
+      global batch (default: all), or a list of local devices. In a multi-process run (``jax.distributed``) every
+      process runs this with the same arguments and only process 0 writes files.
 
     **Raises:** :class:`NonFiniteError` for a NaN/infinity in the data (before any step) or in the training loss
     (naming the step; the last good checkpoint is kept).
@@ -278,7 +298,7 @@ def train_run(
     seed, optim = config.seeds[0], config.optim
     dtype = np.dtype(jnp.zeros(()).dtype)
     run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
+    run_dir.mkdir(parents=True, exist_ok=True)  # every process: a non-writer may need it before process 0 makes it
 
     if dataset is None:
         dataset = load_dataset(config, seed)
@@ -300,7 +320,12 @@ def train_run(
             run_dir / BEST_MODEL_FILE, best_model, best_state, hyperparameters, info=dataset.info, classes=classes
         )
 
-    (model, state, opt_state), done = _start(run_dir, config, (model, state, opt_state), resume=resume)
+    placement = DataParallel.create(devices)
+    placement.check_batch(order.batch_size)
+    writer = placement.writer
+
+    (model, state, opt_state), done = _start(run_dir, config, (model, state, opt_state), resume=resume, writer=writer)
+    model, state, opt_state = placement.replicate((model, state, opt_state))
     bar = tqdm(
         total=optim.steps, initial=done.step, disable=not progress, desc=run_name(config), dynamic_ncols=True,
         leave=False,
@@ -315,9 +340,13 @@ def train_run(
             x, y, mask = train_arrays[0][idx], train_arrays[1][idx], None
             if train_arrays[2] is not None:
                 mask = train_arrays[2][idx]
-            new = train_step(model, state, opt_state, x, y, mask, jax.random.fold_in(dropout_key, done.step))
+            x, y, mask = placement.shard((x, y, mask))
+            key = placement.replicate(jax.random.fold_in(dropout_key, done.step))
+            new = train_step(model, state, opt_state, x, y, mask, key)
             loss, metric = float(new[3]), float(new[4])
             if not math.isfinite(loss):
+                if not writer:
+                    raise NonFiniteError(f"training loss is {loss} at step {done.step + 1}; process 0 reports it")
                 raise _non_finite(run_dir, config, done.step + 1, loss)
             model, state, opt_state = new[0], new[1], new[2]
             done.step += 1
@@ -328,9 +357,9 @@ def train_run(
 
             if done.step % optim.eval_every == 0 or done.step == optim.steps:
                 val_metric = _evaluate_and_checkpoint(
-                    run_dir, config, done, (model, state, opt_state), val=val_arrays, test=test_arrays, order=order,
-                    train_losses=train_losses, train_metrics=train_metrics,
-                    elapsed=lambda: done.wall_before + time.perf_counter() - started, save_best=save_best,
+                    run_dir, config, done, placement.local((model, state, opt_state)), val=val_arrays,
+                    test=test_arrays, order=order, train_losses=train_losses, train_metrics=train_metrics,
+                    elapsed=lambda: done.wall_before + time.perf_counter() - started, writer=writer, save_best=save_best,
                 )  # fmt: skip
                 train_losses, train_metrics = [], []
                 bar.set_postfix(loss=f"{loss:.4f}", **{f"val_{metric_name}": f"{val_metric:.4f}"})
@@ -353,6 +382,6 @@ def train_run(
         test_metric=done.best["test_metric"],
         wall_s=done.wall_before + time.perf_counter() - started,
     )
-    if status != "interrupted":
+    if status != "interrupted" and writer:
         _write_final(run_dir, config, dataset.info, result, model, done.best)
     return result
