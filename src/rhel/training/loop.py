@@ -359,7 +359,8 @@ def train_run(
                 val_metric = _evaluate_and_checkpoint(
                     run_dir, config, done, placement.local((model, state, opt_state)), val=val_arrays,
                     test=test_arrays, order=order, train_losses=train_losses, train_metrics=train_metrics,
-                    elapsed=lambda: done.wall_before + time.perf_counter() - started, writer=writer, save_best=save_best,
+                    elapsed=lambda: done.wall_before + time.perf_counter() - started, writer=writer,
+                    save_best=save_best,
                 )  # fmt: skip
                 train_losses, train_metrics = [], []
                 bar.set_postfix(loss=f"{loss:.4f}", **{f"val_{metric_name}": f"{val_metric:.4f}"})
