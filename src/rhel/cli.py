@@ -3,14 +3,20 @@
 Each sub-command lives next to the concept it serves and exposes ``register(subparsers)``, which adds its parser and
 sets ``func`` (called with the parsed namespace; it returns an exit status). This module only wires them together, and
 imports each lazily so that ``rhel data list`` does not pay for what ``rhel train`` needs.
+
+No error a user can trigger prints a traceback: :func:`main` maps the library's errors to a one- or two-line message
+on stderr and an exit status (see :mod:`rhel.errors`), unless ``--debug`` or ``RHEL_DEBUG=1`` asks for the traceback.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from importlib.metadata import PackageNotFoundError, version
+
+from rhel.errors import report_error
 
 #: (sub-command module, its ``register`` function) in the order ``rhel --help`` lists them.
 COMMAND_MODULES = (
@@ -35,6 +41,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="Recurrent Hamiltonian Echo Learning: train Hamiltonian sequence models with RHEL or BPTT.",
     )
     parser.add_argument("--version", action="version", version=f"rhel {_version()}")
+    parser.add_argument(
+        "--debug", action="store_true", help="show the full traceback of an error (also: RHEL_DEBUG=1)"
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMAND_MODULES:
         importlib.import_module(name).register(sub)
@@ -52,4 +61,9 @@ def main(argv: list[str] | None = None) -> int:
     if getattr(args, "func", None) is None:
         parser.print_help()
         return 2
-    return int(args.func(args) or 0)
+    if args.debug or os.environ.get("RHEL_DEBUG", "") not in ("", "0"):
+        return int(args.func(args) or 0)
+    try:
+        return int(args.func(args) or 0)
+    except (Exception, KeyboardInterrupt) as error:
+        return report_error(error, f"rhel {args.command}")

@@ -60,6 +60,9 @@ def register(subparsers) -> None:
         action="store_true",
         help="continue the runs in OUT from their checkpoints; finished runs are kept as they are",
     )
+    p.add_argument(
+        "--overwrite", action="store_true", help="replace finished runs in OUT (without it they are refused)"
+    )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=train_command)
 
@@ -108,12 +111,17 @@ def train_command(args: argparse.Namespace) -> int:
         import jax
 
         jax.config.update("jax_enable_x64", True)
+    import equinox as eqx
+
     from rhel.training.experiment import load_dataset, run_name
+    from rhel.training.faults import record_failure, refuse_finished
     from rhel.training.loop import NonFiniteError, train_run
     from rhel.training.results import write_results
 
     out = Path(args.out) if args.out else Path("runs") / config.name.replace("/", "-")
     runs = expand(config)
+    for single in runs:  # before any training: a finished run is never replaced silently
+        refuse_finished(out / run_name(single), resume=args.resume, overwrite=args.overwrite)
     print(
         f"rhel train: config {config.name!r}, dataset {config.data.name!r}, {config.model.unit} HSSM, "
         f"gradient {', '.join(config.gradient.methods)}, seed(s) {', '.join(map(str, config.seeds))} -> {out}",
@@ -132,11 +140,12 @@ def train_command(args: argparse.Namespace) -> int:
             if seed not in datasets:
                 datasets[seed] = load_dataset(single, seed)
             result = train_run(
-                single, run_dir, dataset=datasets[seed], resume=args.resume, progress=not args.no_progress
-            )
-        except (NonFiniteError, FileNotFoundError, KeyError, ValueError) as error:
+                single, run_dir, dataset=datasets[seed], resume=args.resume, overwrite=args.overwrite,
+                progress=not args.no_progress,
+            )  # fmt: skip
+        except (NonFiniteError, eqx.EquinoxRuntimeError, FileNotFoundError, KeyError, ValueError) as error:
             failures += 1
-            print(f"  {run_dir.name}: FAILED: {error}", file=sys.stderr)
+            print(f"  {run_dir.name}: FAILED: {record_failure(run_dir, single, error)}", file=sys.stderr)
             continue
         print(
             f"  {run_dir.name}: test {result.metric} {result.test_metric:.4f} at the best validation step "

@@ -45,9 +45,9 @@ from rhel.training.experiment import (
     split_arrays,
     train_step_for,
 )
+from rhel.training.faults import FINAL_FILE, RunInterrupted, clamp_batch_size, holds_run_lock, refuse_finished
 
 METRICS_FILE = "metrics.jsonl"
-FINAL_FILE = "final.json"
 CONFIG_FILE = "config.json"
 ENVIRONMENT_FILE = "environment.json"
 BEST_MODEL_FILE = "best_model.eqx"
@@ -112,10 +112,17 @@ def _checkpoint_step(run_dir: Path) -> int | None:
 
 
 def _start(
-    run_dir: Path, config: TrainConfig, arrays: tuple[HSSM, eqx.nn.State, optax.OptState], *, resume: bool
+    run_dir: Path,
+    config: TrainConfig,
+    arrays: tuple[HSSM, eqx.nn.State, optax.OptState],
+    *,
+    resume: bool,
+    overwrite: bool = False,
 ) -> tuple[tuple[HSSM, eqx.nn.State, optax.OptState], _Progress]:
-    """Resume from the run directory's checkpoint (``resume`` and one exists) or clear its stale files; write the
-    config and the environment. Returns the model, state and optimiser state to continue from, and the progress."""
+    """Resume from the run directory's checkpoint (``resume`` and one exists) or clear its stale files (a finished
+    run only when ``overwrite``); write the config and the environment. Returns the model, state and optimiser state
+    to continue from, and the progress."""
+    refuse_finished(run_dir, resume=resume, overwrite=overwrite)
     progress = _Progress()
     metrics_path = run_dir / METRICS_FILE
     checkpoint = load_checkpoint(run_dir, arrays) if resume else None
@@ -240,12 +247,14 @@ def _non_finite(run_dir: Path, config: TrainConfig, step: int, loss: float) -> N
 # ---------------------------------------------------------------------------------------------- the run
 
 
+@holds_run_lock
 def train_run(
     config: TrainConfig,
     run_dir: str | Path,
     *,
     dataset: Dataset | None = None,
     resume: bool = False,
+    overwrite: bool = False,
     progress: bool = True,
     stop_after: int | None = None,
 ) -> RunResult:
@@ -258,11 +267,18 @@ def train_run(
       ``final.json`` go.
     - `dataset`: a ``rhel.data.Dataset`` to use instead of loading ``config.data``.
     - `resume`: continue from the run directory's checkpoint (if any) instead of starting afresh.
+    - `overwrite`: replace a finished run in `run_dir` (without it, or `resume`, a finished run is refused).
     - `progress`: show a tqdm progress bar.
     - `stop_after`: stop (as if killed) once this step is reached, leaving the checkpoint; for tests.
 
+    A batch size larger than the training set is clamped to it (with a notice; ``config.json`` holds the value used).
+    The run folder is locked while the run owns it (see :mod:`rhel.training.faults`).
+
     **Raises:** :class:`NonFiniteError` for a NaN/infinity in the data (before any step) or in the training loss
-    (naming the step; the last good checkpoint is kept).
+    (naming the step; the last good checkpoint is kept); :class:`~rhel.training.faults.RunLockedError` when
+    another process trains into `run_dir`; :class:`~rhel.training.faults.RunExistsError` for a finished run without
+    `resume` or `overwrite`; :class:`~rhel.training.checkpoints.CheckpointError` for a corrupt checkpoint on resume;
+    :class:`~rhel.training.faults.RunInterrupted` (a ``KeyboardInterrupt``) on Ctrl-C, naming the step.
     """
     from tqdm.auto import tqdm
 
@@ -279,6 +295,8 @@ def train_run(
     if dataset is None:
         dataset = load_dataset(config, seed)
     check_finite(dataset)
+    config = clamp_batch_size(config, len(dataset.train))
+    optim = config.optim
     train_arrays = split_arrays(dataset.train, dtype)
     val_arrays = split_arrays(dataset.val, dtype)
     test_arrays = split_arrays(dataset.test, dtype)
@@ -290,7 +308,9 @@ def train_run(
     order = BatchOrder(data_key, train_arrays[0].shape[0], optim.batch_size)
     metric_name = model.head.metric_name
 
-    (model, state, opt_state), done = _start(run_dir, config, (model, state, opt_state), resume=resume)
+    (model, state, opt_state), done = _start(
+        run_dir, config, (model, state, opt_state), resume=resume, overwrite=overwrite
+    )
     bar = tqdm(
         total=optim.steps, initial=done.step, disable=not progress, desc=run_name(config), dynamic_ncols=True,
         leave=False,
@@ -330,6 +350,8 @@ def train_run(
             if stop_after is not None and done.step >= stop_after and done.step < optim.steps:
                 status = "interrupted"
                 break
+    except KeyboardInterrupt:
+        raise RunInterrupted(done.step, run_dir) from None
     finally:
         bar.close()
 
