@@ -41,9 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Recurrent Hamiltonian Echo Learning: train Hamiltonian sequence models with RHEL or BPTT.",
     )
     parser.add_argument("--version", action="version", version=f"rhel {_version()}")
-    parser.add_argument(
-        "--debug", action="store_true", help="show the full traceback of an error (also: RHEL_DEBUG=1)"
-    )
+    parser.add_argument("--debug", action="store_true", help="show the full traceback of an error (also: RHEL_DEBUG=1)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMAND_MODULES:
         importlib.import_module(name).register(sub)
