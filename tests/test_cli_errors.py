@@ -207,8 +207,8 @@ def test_debug_flag_and_env_show_the_traceback(monkeypatch):
 
 def test_library_errors_map_to_one_line_and_a_status(capsys, monkeypatch):
     """The handler itself, for the error types the commands above do not reach cheaply."""
+    from rhel.cli import report_error
     from rhel.data.core import DataError
-    from rhel.errors import report_error
 
     cases = [
         (RunLockedError("run folder r is in use by another rhel process (pid 42); wait"), 1, "pid 42"),
