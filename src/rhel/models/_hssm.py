@@ -8,6 +8,7 @@ blocks; it never changes the forward output.
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Callable, Mapping
 from typing import Any, Literal
 
@@ -88,11 +89,11 @@ class HSSM(eqx.Module):
         dtype=None,
         key: PRNGKeyArray,
     ):
-        for name, value in (("in_size", in_size), ("out_size", out_size), ("hidden", hidden)):
-            if value < 1:
-                raise ValueError(f"{name} must be positive, got {value}")
-        if state_size < 1 or num_blocks < 1:
-            raise ValueError(f"state_size and num_blocks must be positive, got {state_size} and {num_blocks}")
+        sizes = {"in_size": in_size, "out_size": out_size, "hidden": hidden, "state_size": state_size,
+                 "num_blocks": num_blocks}  # fmt: skip
+        for name, value in sizes.items():
+            if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+                raise ValueError(f"HSSM {name} must be a positive integer, got {value!r}")
         if not 0.0 <= dropout < 1.0:
             raise ValueError(f"dropout must lie in [0, 1), got {dropout}")
         if task not in ("classification", "regression"):
@@ -131,6 +132,11 @@ class HSSM(eqx.Module):
         gradient: AbstractGradient | None = None,
         mask: Bool[Array, " L"] | None = None,
     ) -> tuple[Array, eqx.nn.State]:
+        channels = self.encoder.in_features - int(self.time_channel)
+        if x.ndim != 2 or x.shape[-1] != channels:
+            raise ValueError(
+                f"HSSM input must have shape (length, {channels}) (in_size={channels} channels), got {x.shape}"
+            )
         if self.time_channel:
             x = time_channel(x)
         h = jax.vmap(self.encoder)(x)

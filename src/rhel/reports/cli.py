@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import math
 import sys
 from pathlib import Path
 from typing import Any
@@ -84,6 +85,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     b.set_defaults(func=bench_command)
 
 
+def _require(ok: bool, flag: str, rule: str, value: Any) -> None:
+    """Raise a one-line ``ValueError`` naming the flag when ``ok`` is false (``rhel`` reports it, exit status 2)."""
+    if not ok:
+        raise ValueError(f"{flag} must be {rule}, got {value}")
+
+
+def _check_gradcheck_args(args: argparse.Namespace) -> None:
+    _require(args.length is None or args.length >= 1, "--length", "a positive integer", args.length)
+    _require(args.batch_size >= 1, "--batch-size", "a positive integer", args.batch_size)
+    _require(args.epsilon is None or 0 < args.epsilon < math.inf, "--epsilon", "positive and finite", args.epsilon)
+    bad = [e for e in args.eps_values or () if not 0 < e < math.inf]
+    _require(not bad, "--eps-values", "positive and finite", ", ".join(map(str, bad)))
+
+
 def resolve_gradcheck_config(args: argparse.Namespace) -> TrainConfig:
     """The training config exactly as ``rhel train`` resolves it from the same options, plus ``--length``."""
     config = configure(args.config, dataset=args.dataset, data_dir=args.data_dir, unit=args.model, seeds=args.seed)
@@ -98,14 +113,12 @@ def gradcheck_command(args: argparse.Namespace) -> int:
     from rhel.reports import plots
     from rhel.reports.gradcheck import DEFAULT_SWEEP, enable_x64, format_table, make_problem, run_gradcheck
 
+    _check_gradcheck_args(args)
     enable_x64()
     try:
         config = resolve_gradcheck_config(args)
     except ConfigError as error:
         print(f"rhel gradcheck: {error}", file=sys.stderr)
-        return 2
-    if args.batch_size < 1:
-        print("rhel gradcheck: --batch-size must be >= 1", file=sys.stderr)
         return 2
     problem = make_problem(config, batch_size=args.batch_size)
     sweep = (args.eps_values or list(DEFAULT_SWEEP)) if args.eps_sweep else None
@@ -151,6 +164,9 @@ def bench_command(args: argparse.Namespace) -> int:
     if min(config["num_blocks"], config["hidden"], config["state_size"], config["batch_size"], *args.lengths) < 1:
         print("rhel bench: sizes and lengths must be positive", file=sys.stderr)
         return 2
+    _require(args.repeats >= 1, "--repeats", "a positive integer", args.repeats)
+    _require(args.long_repeats >= 1, "--long-repeats", "a positive integer", args.long_repeats)
+    _require(args.timeout > 0, "--timeout", "positive (seconds)", args.timeout)
     if args.devices is not None:
         return _scaling_command(args, config)
     beyond = "" if args.no_beyond else " and beyond"

@@ -63,6 +63,9 @@ def register(subparsers) -> None:
         action="store_true",
         help="continue the runs in OUT from their checkpoints; finished runs are kept as they are",
     )
+    p.add_argument(
+        "--overwrite", action="store_true", help="replace finished runs in OUT (without it they are refused)"
+    )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     add_distributed_arguments(p)
     p.set_defaults(func=train_command)
@@ -117,7 +120,10 @@ def train_command(args: argparse.Namespace) -> int:
         import jax
 
         jax.config.update("jax_enable_x64", True)
+    import equinox as eqx
+
     from rhel.training.experiment import load_dataset
+    from rhel.training.faults import record_failure, refuse_finished
     from rhel.training.loop import NonFiniteError, train_run
     from rhel.training.results import write_results
     from rhel.training.runs import run_dir_for
@@ -125,6 +131,8 @@ def train_command(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else Path("runs") / config.name.replace("/", "-")
     runs = expand(config)
     log = (lambda line: print(line, file=sys.stderr, flush=True)) if writer else (lambda line: None)
+    for single in runs:  # before any training: a finished run is never replaced silently
+        refuse_finished(run_dir_for(out, single), resume=args.resume, overwrite=args.overwrite)
     log(
         f"rhel train: config {config.name!r}, dataset {config.data.name!r}, {config.model.unit} HSSM, "
         f"gradient {', '.join(config.gradient.methods)}, seed(s) {', '.join(map(str, config.seeds))} -> {out}"
@@ -144,14 +152,14 @@ def train_command(args: argparse.Namespace) -> int:
             if seed not in datasets:
                 datasets[seed] = load_dataset(single, seed)
             result = train_run(
-                single, run_dir, dataset=datasets[seed], resume=args.resume,
+                single, run_dir, dataset=datasets[seed], resume=args.resume, overwrite=args.overwrite,
                 progress=not args.no_progress and writer and not args.parallel_seeds, devices=devices,
             )  # fmt: skip
         except DistributedError:
             raise
-        except (NonFiniteError, FileNotFoundError, KeyError, ValueError) as error:
+        except (NonFiniteError, eqx.EquinoxRuntimeError, FileNotFoundError, KeyError, ValueError) as error:
             failures += 1
-            log(f"  {run_dir.name}: FAILED: {error}")
+            log(f"  {run_dir.name}: FAILED: {record_failure(run_dir, single, error) if writer else error}")
             return
         log(
             f"  {run_dir.name}: test {result.metric} {result.test_metric:.4f} at the best validation step "

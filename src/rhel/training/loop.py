@@ -48,9 +48,9 @@ from rhel.training.experiment import (
     split_arrays,
     train_step_for,
 )
+from rhel.training.faults import FINAL_FILE, RunInterrupted, clamp_batch_size, holds_run_lock, refuse_finished
 
 METRICS_FILE = "metrics.jsonl"
-FINAL_FILE = "final.json"
 CONFIG_FILE = "config.json"
 ENVIRONMENT_FILE = "environment.json"
 BEST_MODEL_FILE = "best_model.eqx"
@@ -121,10 +121,13 @@ def _start(
     *,
     resume: bool,
     writer: bool = True,
+    overwrite: bool = False,
 ) -> tuple[tuple[HSSM, eqx.nn.State, optax.OptState], _Progress]:
-    """Resume from the run directory's checkpoint (``resume`` and one exists) or clear its stale files; write the
-    config and the environment. Returns the model, state and optimiser state to continue from, and the progress.
-    Only a ``writer`` (process 0 of a distributed run) changes files; the others only read the checkpoint."""
+    """Resume from the run directory's checkpoint (``resume`` and one exists) or clear its stale files (a finished
+    run only when ``overwrite``); write the config and the environment. Returns the model, state and optimiser state
+    to continue from, and the progress. Only a ``writer`` (process 0 of a distributed run) changes files; the others
+    only read the checkpoint."""
+    refuse_finished(run_dir, resume=resume, overwrite=overwrite)
     progress = _Progress()
     metrics_path = run_dir / METRICS_FILE
     checkpoint = load_checkpoint(run_dir, arrays) if resume else None
@@ -260,12 +263,14 @@ def _non_finite(run_dir: Path, config: TrainConfig, step: int, loss: float) -> N
 # ---------------------------------------------------------------------------------------------- the run
 
 
+@holds_run_lock
 def train_run(
     config: TrainConfig,
     run_dir: str | Path,
     *,
     dataset: Dataset | None = None,
     resume: bool = False,
+    overwrite: bool = False,
     progress: bool = True,
     stop_after: int | None = None,
     devices: int | Sequence[jax.Device] | None = None,
@@ -279,14 +284,21 @@ def train_run(
       ``final.json`` go.
     - `dataset`: a ``rhel.data.Dataset`` to use instead of loading ``config.data``.
     - `resume`: continue from the run directory's checkpoint (if any) instead of starting afresh.
+    - `overwrite`: replace a finished run in `run_dir` (without it, or `resume`, a finished run is refused).
     - `progress`: show a tqdm progress bar.
     - `stop_after`: stop (as if killed) once this step is reached, leaving the checkpoint; for tests.
     - `devices`: data parallelism (:mod:`rhel.training.distributed`): how many of this process's devices share each
       global batch (default: all), or a list of local devices. In a multi-process run (``jax.distributed``) every
       process runs this with the same arguments and only process 0 writes files.
 
+    A batch size larger than the training set is clamped to it (with a notice; ``config.json`` holds the value used).
+    The run folder is locked while the run owns it (see :mod:`rhel.training.faults`).
+
     **Raises:** :class:`NonFiniteError` for a NaN/infinity in the data (before any step) or in the training loss
-    (naming the step; the last good checkpoint is kept).
+    (naming the step; the last good checkpoint is kept); :class:`~rhel.training.faults.RunLockedError` when
+    another process trains into `run_dir`; :class:`~rhel.training.faults.RunExistsError` for a finished run without
+    `resume` or `overwrite`; :class:`~rhel.training.checkpoints.CheckpointError` for a corrupt checkpoint on resume;
+    :class:`~rhel.training.faults.RunInterrupted` (a ``KeyboardInterrupt``) on Ctrl-C, naming the step.
     """
     from tqdm.auto import tqdm
 
@@ -303,6 +315,8 @@ def train_run(
     if dataset is None:
         dataset = load_dataset(config, seed)
     check_finite(dataset)
+    config = clamp_batch_size(config, len(dataset.train))
+    optim = config.optim
     train_arrays = split_arrays(dataset.train, dtype)
     val_arrays = split_arrays(dataset.val, dtype)
     test_arrays = split_arrays(dataset.test, dtype)
@@ -324,7 +338,9 @@ def train_run(
     placement.check_batch(order.batch_size)
     writer = placement.writer
 
-    (model, state, opt_state), done = _start(run_dir, config, (model, state, opt_state), resume=resume, writer=writer)
+    (model, state, opt_state), done = _start(
+        run_dir, config, (model, state, opt_state), resume=resume, writer=writer, overwrite=overwrite
+    )
     model, state, opt_state = placement.replicate((model, state, opt_state))
     bar = tqdm(
         total=optim.steps, initial=done.step, disable=not progress, desc=run_name(config), dynamic_ncols=True,
@@ -370,6 +386,8 @@ def train_run(
             if stop_after is not None and done.step >= stop_after and done.step < optim.steps:
                 status = "interrupted"
                 break
+    except KeyboardInterrupt:
+        raise RunInterrupted(done.step, run_dir) from None
     finally:
         bar.close()
 

@@ -24,8 +24,12 @@ import numpy as np
 
 from rhel.figures import pyplot, save_figure
 from rhel.gradients.methods import METHOD_NAMES, method_label
+from rhel.training.faults import RunFileError, failures_markdown, find_failures, notice, read_json, read_jsonl
 from rhel.training.loop import CONFIG_FILE, FINAL_FILE, METRICS_FILE
 from rhel.training.runs import run_settings, setting_labels
+
+#: The keys of ``final.json`` the tables need; a file without them is reported as corrupt and skipped.
+FINAL_KEYS = ("dataset", "unit", "gradient", "seed", "metric", "test_metric")
 
 #: How units are written in tables (methods: :func:`rhel.gradients.methods.method_label`).
 UNIT_LABELS = {"linear": "Lin", "nonlinear": "Nonlin"}
@@ -68,7 +72,8 @@ def _settings_of(run_dir: Path) -> dict[str, Any] | None:
 
 def find_runs(paths: list[str | Path]) -> list[dict[str, Any]]:
     """The ``final.json`` records under ``paths`` (searched recursively), each with its ``run_dir``, its
-    ``settings`` (from ``config.json``; ``None`` for older run folders) and its ``setting`` label added."""
+    ``settings`` (from ``config.json``; ``None`` for older run folders) and its ``setting`` label added; a corrupt
+    ``final.json`` is named in a notice and its run skipped."""
     runs = []
     for root in paths:
         root = Path(root)
@@ -76,7 +81,11 @@ def find_runs(paths: list[str | Path]) -> list[dict[str, Any]]:
             raise FileNotFoundError(f"no such run directory: {root}")
         for dirpath, _dirs, files in os.walk(root):
             if FINAL_FILE in files:
-                record = json.loads((Path(dirpath) / FINAL_FILE).read_text())
+                try:
+                    record = read_json(Path(dirpath) / FINAL_FILE, FINAL_KEYS)
+                except RunFileError as error:
+                    notice(f"skipping this run: {error}")
+                    continue
                 record["run_dir"] = str(dirpath)
                 record["settings"] = _settings_of(Path(dirpath))
                 runs.append(record)
@@ -98,8 +107,10 @@ def aggregate(runs: list[dict[str, Any]], *, ddof: int = 0) -> list[Row]:
     deviation (``ddof``) of the test metric.
 
     Runs of one group must share the metric; a seed that appears twice in a group is an error (it would be counted
-    twice).
+    twice), and so is a ``ddof`` outside ``[0, n - 1]`` for a group of ``n`` seeds.
     """
+    if ddof < 0:
+        raise ValueError(f"--ddof must lie in [0, n - 1] for n seeds, got {ddof}")
     groups: dict[tuple[str, str, str, str], list[dict[str, Any]]] = defaultdict(list)
     for run in runs:
         groups[(run["dataset"], run["unit"], run["gradient"], run.get("setting", ""))].append(run)
@@ -113,6 +124,8 @@ def aggregate(runs: list[dict[str, Any]], *, ddof: int = 0) -> list[Row]:
         if len(set(seeds)) != len(seeds):
             dirs = [m["run_dir"] for m in members]
             raise ValueError(f"seed repeated in {where}: {seeds} (run dirs {dirs})")
+        if ddof > len(seeds) - 1:
+            raise ValueError(f"--ddof {ddof} is outside [0, {len(seeds) - 1}] for {where} ({len(seeds)} seed(s))")
         values = np.array([m["test_metric"] for m in members], dtype=float)
         std = float(np.std(values, ddof=ddof)) if values.size > ddof else float("nan")
         rows.append(
@@ -198,11 +211,16 @@ def to_csv(rows: list[Row]) -> str:
 
 
 def read_metrics(run_dir: str | Path) -> list[dict[str, Any]]:
-    """The evaluation records of a run's ``metrics.jsonl`` (event lines such as a non-finite loss are skipped)."""
+    """The evaluation records of a run's ``metrics.jsonl`` (event lines such as a non-finite loss are skipped; a
+    corrupt file is named in a notice and gives no records)."""
     path = Path(run_dir) / METRICS_FILE
     if not path.is_file():
         return []
-    records = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    try:
+        records = read_jsonl(path)
+    except RunFileError as error:
+        notice(f"no curve for this run: {error}")
+        return []
     return [r for r in records if "event" not in r]
 
 
@@ -250,13 +268,15 @@ def plot_curves(runs: list[dict[str, Any]], out_dir: str | Path) -> list[Path]:
 
 
 def write_results(paths: list[str | Path], out_dir: str | Path, *, ddof: int = 0, plots: bool = True) -> dict:
-    """Collect, aggregate and write ``results.md``, ``results.csv`` and the curve PNGs into ``out_dir``."""
+    """Collect, aggregate and write ``results.md``, ``results.csv`` and the curve PNGs into ``out_dir``; failed runs
+    (their ``failed.json``) are listed below the table."""
     runs = find_runs(paths)
     rows = aggregate(runs, ddof=ddof)
+    failed = find_failures(paths)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    markdown = to_markdown(rows)
+    markdown = to_markdown(rows) + failures_markdown(failed)
     (out_dir / "results.md").write_text(markdown)
     (out_dir / "results.csv").write_text(to_csv(rows))
     pngs = plot_curves(runs, out_dir) if plots else []
-    return {"runs": runs, "rows": rows, "markdown": markdown, "pngs": pngs}
+    return {"runs": runs, "rows": rows, "markdown": markdown, "pngs": pngs, "failed": failed}
