@@ -164,14 +164,17 @@ def test_feed_forward_in_chunks_equals_the_whole_sequence_at_once(p):
     y = jax.random.normal(jax.random.key(1), (37, 6))
     keys = None if p == 0 else tuple(jax.random.split(jax.random.key(3)))
 
-    def whole(glu, y):
-        return jnp.sum(jnp.sin(feed_forward_block(glu, y, keys, p, 0)))
+    skip = jax.random.normal(jax.random.key(2), (37, 6))
 
-    def chunked(glu, y):
-        return jnp.sum(jnp.sin(feed_forward(FeedForwardConfig(p, 8), glu, y, keys)))
+    def whole(glu, y, skip):
+        return jnp.sum(jnp.sin(skip + feed_forward_block(glu, y, keys, p, 0)))
 
-    assert abs(float(whole(glu, y) - chunked(glu, y))) <= 1e-12
-    g1, g2 = eqx.filter_grad(whole)(glu, y), eqx.filter_grad(chunked)(glu, y)
+    def chunked(glu, y, skip):
+        return jnp.sum(jnp.sin(feed_forward(FeedForwardConfig(p, 8), glu, y, skip, keys)))
+
+    assert abs(float(whole(glu, y, skip) - chunked(glu, y, skip))) <= 1e-12
+    g1, g2 = (jax.grad(f, argnums=(0, 1, 2))(glu, y, skip) for f in (whole, chunked))
+    assert float(jnp.linalg.norm(g2[2])) > 0  # the skip's gradient passes through
     for a, b in zip(jax.tree_util.tree_leaves(g1), jax.tree_util.tree_leaves(g2), strict=True):
         assert float(jnp.max(jnp.abs(a - b))) <= 1e-12
     if p:  # dropout really drops about p of the entries, and a step's mask does not depend on the block it is in

@@ -110,7 +110,7 @@ class HSSMBlock(eqx.Module):
         u, state = _normalise(self.norm, x, state, self.remat_ff)
         y = self.unit(u, gradient=gradient) if gradient is not None else self.unit(u)
         if self.remat_ff:
-            return x + feed_forward(FeedForwardConfig(p, self.ff_chunk), self.glu, y, keys), state
+            return feed_forward(FeedForwardConfig(p, self.ff_chunk), self.glu, y, x, keys), state
         return x + feed_forward_block(self.glu, y, keys, p, 0), state
 
 

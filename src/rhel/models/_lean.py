@@ -99,29 +99,40 @@ def _start(i, chunk, length):
 
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(0,))
-def feed_forward(cfg: FeedForwardConfig, glu, y: Float[Array, "L H"], keys) -> Float[Array, "L H"]:
-    """``Drop(GLU(Drop(GELU(y))))`` over the sequence, computed and differentiated in blocks of ``cfg.chunk`` steps.
+def feed_forward(cfg: FeedForwardConfig, glu, y: Float[Array, "L H"], skip: Float[Array, "L H"], keys) -> Array:
+    """``skip + Drop(GLU(Drop(GELU(y))))`` over the sequence, computed and differentiated in blocks of ``cfg.chunk``
+    steps, in place: the output overwrites ``skip``'s buffer and, backwards, ``dL/dy`` overwrites ``y``'s.
 
     **Arguments:**
 
     - `cfg`: dropout probability and block size (:class:`FeedForwardConfig`).
     - `glu`: the gated linear unit (a module applied to one feature vector).
-    - `y`: the HRU's output sequence; the only array its VJP stores.
+    - `y`: the HRU's output sequence; the only sequence its VJP stores.
+    - `skip`: the block's input (the residual connection).
     - `keys`: two PRNG keys (the two dropouts) or ``None`` (no dropout).
     """
+    return _feed_forward_loop(cfg, glu, y, skip, keys)[0]
+
+
+def _feed_forward_loop(cfg, glu, y, skip, keys):
+    # y travels in the loop's carry (unchanged) rather than as a loop invariant, which XLA would copy
     length = y.shape[0]
     chunk, n = _block_starts(length, cfg.chunk)
 
-    def body(i, out):
+    def body(i, carry):
+        out, y = carry
         start = _start(i, chunk, length)
-        block = jax.lax.dynamic_slice_in_dim(y, start, chunk)
-        return jax.lax.dynamic_update_slice_in_dim(out, feed_forward_block(glu, block, keys, cfg.p, start), start, 0)
+        fresh = (start + jnp.arange(chunk)) >= i * chunk  # steps no earlier block has written
+        old = jax.lax.dynamic_slice_in_dim(out, start, chunk)
+        new = old + feed_forward_block(glu, jax.lax.dynamic_slice_in_dim(y, start, chunk), keys, cfg.p, start)
+        return jax.lax.dynamic_update_slice_in_dim(out, jnp.where(fresh[:, None], new, old), start, 0), y
 
-    return jax.lax.fori_loop(0, n, body, jnp.zeros_like(y))
+    return jax.lax.fori_loop(0, n, body, (skip, y))
 
 
-def _feed_forward_fwd(cfg, glu, y, keys):
-    return feed_forward(cfg, glu, y, keys), (glu, y, keys)
+def _feed_forward_fwd(cfg, glu, y, skip, keys):
+    out, y = _feed_forward_loop(cfg, glu, y, skip, keys)
+    return out, (glu, y, keys)
 
 
 def _feed_forward_bwd(cfg, residuals, g):
@@ -129,21 +140,23 @@ def _feed_forward_bwd(cfg, residuals, g):
     length = y.shape[0]
     chunk, n = _block_starts(length, cfg.chunk)
 
-    def body(i, carry):
-        gy, gglu = carry
+    # blocks in reverse order, dL/dy overwriting y: the last block (shifted back when chunk does not divide L) writes
+    # back y on the steps it shares with the block before, which still needs them
+    def body(j, carry):
+        buf, g, gglu = carry
+        i = n - 1 - j
         start = _start(i, chunk, length)
-        fresh = (start + jnp.arange(chunk)) >= i * chunk  # steps no earlier block has handled
-        y_block = jax.lax.dynamic_slice_in_dim(y, start, chunk)
-        g_block = jnp.where(fresh[:, None], jax.lax.dynamic_slice_in_dim(g, start, chunk), 0)
+        fresh = ((start + jnp.arange(chunk)) >= i * chunk)[:, None]
+        y_block = jax.lax.dynamic_slice_in_dim(buf, start, chunk)
+        g_block = jnp.where(fresh, jax.lax.dynamic_slice_in_dim(g, start, chunk), 0)
         _, vjp = jax.vjp(lambda glu, yb: feed_forward_block(glu, yb, keys, cfg.p, start), glu, y_block)
         d_glu, d_y = vjp(g_block)
-        d_y = jnp.where(fresh[:, None], d_y, jax.lax.dynamic_slice_in_dim(gy, start, chunk))
-        gy = jax.lax.dynamic_update_slice_in_dim(gy, d_y, start, 0)
-        return gy, jax.tree_util.tree_map(jnp.add, gglu, d_glu)
+        buf = jax.lax.dynamic_update_slice_in_dim(buf, jnp.where(fresh, d_y, y_block), start, 0)
+        return buf, g, jax.tree_util.tree_map(jnp.add, gglu, d_glu)
 
     zeros = jax.tree_util.tree_map(jnp.zeros_like, glu)
-    gy, gglu = jax.lax.fori_loop(0, n, body, (jnp.zeros_like(y), zeros))
-    return gglu, gy, None
+    gy, g, gglu = jax.lax.fori_loop(0, n, body, (y, g, zeros))
+    return gglu, gy, g, None
 
 
 feed_forward.defvjp(_feed_forward_fwd, _feed_forward_bwd)
