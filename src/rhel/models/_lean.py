@@ -21,7 +21,6 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float, PRNGKeyArray
 
-
 # ---------------------------------------------------------------------------------------------- normalisation
 
 
