@@ -153,26 +153,33 @@ def test_mask_and_heads(data):
         HSSM(C, 3, unit="quadratic", key=jax.random.key(0))
 
 
-def test_feed_forward_in_chunks_equals_the_whole_sequence_at_once():
-    """The block-wise feed-forward (remat_ff) computes the same outputs and gradients as the whole-sequence one."""
-    import equinox as eqx
-    import jax
-    import jax.numpy as jnp
-
-    from rhel.models._blocks import GLU, _feed_forward, _feed_forward_in_chunks
+@pytest.mark.parametrize("p", [0.0, 0.3])
+def test_feed_forward_in_chunks_equals_the_whole_sequence_at_once(p):
+    """The block-wise feed-forward (its custom VJP, blocks of 8 steps over 37: the last block overlaps) computes the
+    same outputs and gradients as plain autodiff of the whole sequence at once, with the same dropout masks."""
+    from rhel.models._blocks import GLU
+    from rhel.models._lean import FeedForwardConfig, feed_forward, feed_forward_block
 
     glu = GLU(6, 6, key=jax.random.key(0))
-    dropout = eqx.nn.Dropout(0.0)
     y = jax.random.normal(jax.random.key(1), (37, 6))
+    keys = None if p == 0 else tuple(jax.random.split(jax.random.key(3)))
+
     skip = jax.random.normal(jax.random.key(2), (37, 6))
 
-    def whole(glu, y):
-        return jnp.sum(jnp.sin(_feed_forward(glu, dropout, y, skip, (None, None))))
+    def whole(glu, y, skip):
+        return jnp.sum(jnp.sin(skip + feed_forward_block(glu, y, keys, p, 0)))
 
-    def chunked(glu, y):
-        return jnp.sum(jnp.sin(_feed_forward_in_chunks(glu, dropout, y, skip, (None, None), 8)))
+    def chunked(glu, y, skip):
+        return jnp.sum(jnp.sin(feed_forward(FeedForwardConfig(p, 8), glu, y, skip, keys)))
 
-    assert abs(float(whole(glu, y) - chunked(glu, y))) <= 1e-12
-    g1, g2 = eqx.filter_grad(whole)(glu, y), eqx.filter_grad(chunked)(glu, y)
+    assert abs(float(whole(glu, y, skip) - chunked(glu, y, skip))) <= 1e-12
+    g1, g2 = (jax.grad(f, argnums=(0, 1, 2))(glu, y, skip) for f in (whole, chunked))
+    assert float(jnp.linalg.norm(g2[2])) > 0  # the skip's gradient passes through
     for a, b in zip(jax.tree_util.tree_leaves(g1), jax.tree_util.tree_leaves(g2), strict=True):
         assert float(jnp.max(jnp.abs(a - b))) <= 1e-12
+    if p:  # dropout really drops about p of the entries, and a step's mask does not depend on the block it is in
+        from rhel.models._lean import dropout_per_step
+
+        dropped = dropout_per_step(jnp.ones((400, 6)), p, keys[0], 0)
+        assert 0.25 < float(jnp.mean(dropped == 0)) < 0.35
+        np.testing.assert_array_equal(dropout_per_step(jnp.ones((5, 6)), p, keys[0], 100), dropped[100:105])

@@ -33,16 +33,20 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from rhel.reports.bench_tables import describe, ratio_table
-from rhel.reports.bench_worker import DEFAULT_CONFIG, rss_of
+from rhel.gradients.methods import METHOD_NAMES
+from rhel.reports.bench_tables import describe, extrapolate_memory, ratio_table
+from rhel.reports.bench_worker import DEFAULT_CONFIG, FORWARD, rss_of
 
 SCHEMA = "rhel.bench/1"
-#: The methods ``rhel bench`` runs unless told otherwise (any name of :data:`rhel.gradients.methods.METHOD_NAMES`).
-DEFAULT_METHODS = ("rhel", "rhel-one-sided", "bptt", "checkpointed-bptt")
+#: What ``rhel bench --methods`` accepts: the forward pass (the reference) and every gradient-method name.
+BENCH_METHODS = (FORWARD, *METHOD_NAMES)
+#: The methods ``rhel bench`` runs unless told otherwise (any of :data:`BENCH_METHODS`).
+DEFAULT_METHODS = (FORWARD, "rhel", "rhel-one-sided", "bptt", "checkpointed-bptt")
 DEFAULT_LENGTHS = (1024, 2048, 4096, 8192, 16384, 32768, 49920)
 STATUSES = ("ok", "oom", "timeout", "error")
 
-__all__ = ["DEFAULT_CONFIG", "DEFAULT_LENGTHS", "DEFAULT_METHODS", "SCHEMA", "run_bench", "run_config"]
+__all__ = ["BENCH_METHODS", "DEFAULT_CONFIG", "DEFAULT_LENGTHS", "DEFAULT_METHODS", "FORWARD", "SCHEMA", "run_bench",
+           "run_config"]  # fmt: skip
 
 
 def machine_info() -> dict[str, Any]:
@@ -187,9 +191,11 @@ def run_bench(
     log=None,
 ) -> dict[str, Any]:
     """Run every method at every length (each in a fresh process). A method that ran out of memory or time at
-    some length is not run at longer lengths (recorded as ``skipped``). With ``beyond``, lengths keep doubling
-    after the last one until every method has failed or ``budget_s`` (counted from the start; it only cuts the
-    lengths beyond ``lengths``) is spent."""
+    some length is not run at longer lengths (recorded as ``skipped``). Nor is a length whose memory, extrapolated
+    linearly from the method's shorter lengths, would not fit under ``mem_limit_mb``: it is recorded as
+    ``skipped`` with ``extrapolated_memory_mb`` instead of being attempted until the machine swaps. With ``beyond``,
+    lengths keep doubling after the last one until every method has failed or ``budget_s`` (counted from the
+    start; it only cuts the lengths beyond ``lengths``) is spent."""
     mem_limit_mb = default_memory_limit_mb() if mem_limit_mb is None else mem_limit_mb
     started = time.perf_counter()
     results: list[dict[str, Any]] = []
@@ -205,6 +211,12 @@ def run_bench(
                 continue
             if extended and budget_s is not None and time.perf_counter() - started > budget_s:
                 results.append({"method": method, "length": length, "status": "skipped", "error": "time budget spent"})
+                continue
+            needed = _would_not_fit(results, method, length, mem_limit_mb)
+            if needed is not None:
+                results.append({"method": method, "length": length, "status": "skipped", **needed})
+                if log:
+                    log(describe(results[-1]))
                 continue
             n = long_repeats if (long_repeats is not None and length >= long_from) else repeats
             record = run_config(method, length, config, repeats=n, timeout_s=timeout_s, mem_limit_mb=mem_limit_mb)
@@ -235,6 +247,21 @@ def run_bench(
         "results": results,
         "ratios": ratio_table(results),
     }
+
+
+def _would_not_fit(results, method: str, length: int, mem_limit_mb: float) -> dict[str, Any] | None:
+    """``{extrapolated_memory_mb, error}`` when the method's resident memory at ``length``, extrapolated from its
+    measured lengths, would exceed ``mem_limit_mb``; ``None`` when it fits or nothing was measured yet."""
+    added = extrapolate_memory(results, method, length)
+    if added is None:
+        return None
+    ok = [r for r in results if r["method"] == method and r["status"] == "ok"]
+    base = max(r.get("baseline_rss_mb", 0.0) for r in ok)
+    if base + added <= mem_limit_mb:
+        return None
+    return {"extrapolated_memory_mb": added,
+            "error": f"would need ~{added:,.0f} MB (extrapolated from {len(ok)} shorter lengths) on top of "
+                     f"{base:,.0f} MB, above the {mem_limit_mb:,.0f} MB limit; not attempted"}  # fmt: skip
 
 
 def _next_beyond(length: int) -> int:

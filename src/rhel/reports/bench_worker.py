@@ -20,6 +20,8 @@ from typing import Any
 
 #: The issue's default bench configuration (the worker's defaults and ``rhel bench``'s).
 DEFAULT_CONFIG = {"model": "linear", "num_blocks": 2, "hidden": 64, "state_size": 256, "batch_size": 4}
+#: The reference method: the training-mode forward pass alone (the batch loss, no gradient, no update).
+FORWARD = "forward"
 
 
 # ---------------------------------------------------------------------------------------------- memory
@@ -78,7 +80,8 @@ class RSSSampler:
 
 def _worker_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m rhel.reports.bench_worker")
-    p.add_argument("--method", required=True, help="a gradient-method name (rhel.gradients.methods)")
+    p.add_argument("--method", required=True,
+                   help=f"a gradient-method name (rhel.gradients.methods) or '{FORWARD}' (the loss only)")  # fmt: skip
     p.add_argument("--length", type=int, required=True)
     p.add_argument("--model", default=DEFAULT_CONFIG["model"], choices=("linear", "nonlinear"))
     p.add_argument("--num-blocks", type=int, default=DEFAULT_CONFIG["num_blocks"])
@@ -144,7 +147,8 @@ def _measure(args: argparse.Namespace) -> dict[str, Any]:
             remat_ff=not args.no_remat_ff,
         ),
         optim=OptimConfig(batch_size=args.batch_size),
-        gradient=GradientConfig(methods=(args.method,)),
+        # the config names a gradient method; the forward pass differentiates nothing, so any will do there
+        gradient=GradientConfig(methods=("bptt" if args.method == FORWARD else args.method,)),
     ).validate()
     dataset = load_dataset(config, args.seed)
     model, state = build_model(config.model, dataset, key=jax.random.PRNGKey(args.seed))
@@ -153,12 +157,15 @@ def _measure(args: argparse.Namespace) -> dict[str, Any]:
     x = jax.numpy.asarray(np.asarray(dataset.train.inputs[: args.batch_size], np.float32))
     y = jax.numpy.asarray(np.asarray(dataset.train.targets[: args.batch_size]))
     key = jax.random.PRNGKey(args.seed + 1)
-    gradient = make_gradient(args.method)
-    if args.rhel_chunk is not None and args.method.startswith("rhel"):
-        import dataclasses
+    if args.method == FORWARD:
+        step = _forward_step()
+    else:
+        gradient = make_gradient(args.method)
+        if args.rhel_chunk is not None and args.method.startswith("rhel"):
+            import dataclasses
 
-        gradient = dataclasses.replace(gradient, chunk=args.rhel_chunk)
-    step = make_train_step(optimizer, gradient, 1.0)
+            gradient = dataclasses.replace(gradient, chunk=args.rhel_chunk)
+        step = make_train_step(optimizer, gradient, 1.0)
     import_rss = current_rss_bytes()
 
     t0 = time.perf_counter()
@@ -225,6 +232,22 @@ def _measure(args: argparse.Namespace) -> dict[str, Any]:
     else:
         record["memory_mb"] = (run_peak - baseline) / mb
     return record
+
+
+def _forward_step():
+    """The forward pass of a training step with the step's signature: the batch loss in training mode (dropout,
+    batch statistics), nothing differentiated, nothing updated."""
+    import equinox as eqx
+
+    from rhel.models import batch_loss
+
+    @eqx.filter_jit
+    def forward(model, state, opt_state, x, y, mask, key):
+        del opt_state
+        loss, (metric, state) = batch_loss(model, state, x, y, key=key, mask=mask)
+        return state, loss, metric
+
+    return forward
 
 
 def worker_main(argv: Sequence[str] | None = None) -> int:

@@ -10,8 +10,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from rhel.gradients.methods import ESTIMATOR_METHODS, METHOD_NAMES
-from rhel.reports.bench import DEFAULT_CONFIG, DEFAULT_LENGTHS, DEFAULT_METHODS
+from rhel.gradients.methods import ESTIMATOR_METHODS
+from rhel.reports.bench import BENCH_METHODS, DEFAULT_CONFIG, DEFAULT_LENGTHS, DEFAULT_METHODS
 from rhel.reports.gradcheck import PRECISIONS
 from rhel.training.config import UNITS, ConfigError, TrainConfig, configure
 
@@ -60,7 +60,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     b.add_argument("--hidden", type=int, default=DEFAULT_CONFIG["hidden"])
     b.add_argument("--state-size", type=int, default=DEFAULT_CONFIG["state_size"])
     b.add_argument("--batch-size", type=int, default=DEFAULT_CONFIG["batch_size"])
-    b.add_argument("--methods", nargs="+", choices=METHOD_NAMES, default=list(DEFAULT_METHODS))
+    b.add_argument("--methods", nargs="+", choices=BENCH_METHODS, default=list(DEFAULT_METHODS),
+                   help="gradient methods, and 'forward' (the loss only, the reference of xFwd)")  # fmt: skip
     b.add_argument("--lengths", type=int, nargs="+", default=list(DEFAULT_LENGTHS))
     b.add_argument(
         "--no-beyond", action="store_true", help="stop after --lengths (default: double until a method fails)"
