@@ -15,8 +15,9 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -47,6 +48,7 @@ from rhel.training.experiment import (
     split_arrays,
     train_step_for,
 )
+from rhel.training.logs import Callback, LogLines, provenance
 
 METRICS_FILE = "metrics.jsonl"
 FINAL_FILE = "final.json"
@@ -131,7 +133,7 @@ def _start(
         for stale in (metrics_path, run_dir / FINAL_FILE, run_dir / SIDECAR, run_dir / BEST_MODEL_FILE):
             stale.unlink(missing_ok=True)
     atomic_write_text(run_dir / CONFIG_FILE, json.dumps(config_to_dict(config), indent=2) + "\n")
-    atomic_write_text(run_dir / ENVIRONMENT_FILE, json.dumps(environment_info(), indent=2) + "\n")
+    atomic_write_text(run_dir / ENVIRONMENT_FILE, json.dumps({**environment_info(), **provenance()}, indent=2) + "\n")
     return arrays, progress
 
 
@@ -148,12 +150,13 @@ def _evaluate_and_checkpoint(
     train_metrics: list[float],
     elapsed: Callable[[], float],
     save_best: Callable[[HSSM, eqx.nn.State], Any],
+    callbacks: Sequence[Callback] = (),
 ) -> float:
     """Evaluate on the validation split (and on the test split when it improved, saving the best model), append
     the record to ``metrics.jsonl`` and write the checkpoint. Updates ``progress``; returns the validation metric.
 
     ``elapsed()`` is the run's wall time so far (resumed runs included), read when the record is complete;
-    ``save_best(model, state)`` writes the best model file.
+    ``save_best(model, state)`` writes the best model file; each of ``callbacks`` is called with the record.
     """
     model, state, _ = arrays
     step, batch_size = progress.step, config.optim.eval_batch_size
@@ -186,6 +189,8 @@ def _evaluate_and_checkpoint(
     record.update(best_step=progress.best["step"], **{f"best_val_{metric_name}": progress.best["val_metric"]})
     record["elapsed_s"] = elapsed()
     _append(run_dir / METRICS_FILE, record)
+    for callback in callbacks:
+        callback(dict(record))
     seed = config.seeds[0]
     save_checkpoint(
         run_dir,
@@ -252,6 +257,7 @@ def train_run(
     resume: bool = False,
     progress: bool = True,
     stop_after: int | None = None,
+    callbacks: Sequence[Callback] = (),
 ) -> RunResult:
     """Train one single-run config (one seed, one gradient method) and write its run directory.
 
@@ -262,8 +268,11 @@ def train_run(
       ``final.json`` go.
     - `dataset`: a ``rhel.data.Dataset`` to use instead of loading ``config.data``.
     - `resume`: continue from the run directory's checkpoint (if any) instead of starting afresh.
-    - `progress`: show a tqdm progress bar.
+    - `progress`: show a tqdm progress bar when stderr is a terminal; otherwise (or with ``False``) print one
+      line per evaluation (:class:`rhel.training.logs.LogLines`).
     - `stop_after`: stop (as if killed) once this step is reached, leaving the checkpoint; for tests.
+    - `callbacks`: functions called at each evaluation with its metrics record (the dict appended to
+      ``metrics.jsonl``: ``step``, ``train_loss``, ``val_<metric>``, ``best_step``, ``elapsed_s``, ...).
 
     **Raises:** :class:`NonFiniteError` for a NaN/infinity in the data (before any step) or in the training loss
     (naming the step; the last good checkpoint is kept).
@@ -301,6 +310,9 @@ def train_run(
         )
 
     (model, state, opt_state), done = _start(run_dir, config, (model, state, opt_state), resume=resume)
+    progress = progress and sys.stderr.isatty()
+    if not progress:
+        callbacks = [*callbacks, LogLines(total_steps=optim.steps, prefix=f"{run_name(config)}: ")]
     bar = tqdm(
         total=optim.steps, initial=done.step, disable=not progress, desc=run_name(config), dynamic_ncols=True,
         leave=False,
@@ -331,6 +343,7 @@ def train_run(
                     run_dir, config, done, (model, state, opt_state), val=val_arrays, test=test_arrays, order=order,
                     train_losses=train_losses, train_metrics=train_metrics,
                     elapsed=lambda: done.wall_before + time.perf_counter() - started, save_best=save_best,
+                    callbacks=callbacks,
                 )  # fmt: skip
                 train_losses, train_metrics = [], []
                 bar.set_postfix(loss=f"{loss:.4f}", **{f"val_{metric_name}": f"{val_metric:.4f}"})
