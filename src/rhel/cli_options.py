@@ -11,7 +11,11 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from rhel.gradients.methods import METHOD_NAMES
+from rhel.gradients.methods import ESTIMATOR_METHODS, METHOD_NAMES
+
+#: The RHEL rows of the one table (``rhel``, ``rhel-one-sided``, ``rhel-richardson``): what ``rhel gradcheck`` compares
+#: with BPTT and what ``rhel demo`` trains against BPTT.
+RHEL_METHODS: tuple[str, ...] = tuple(ESTIMATOR_METHODS.values())
 
 
 class _Deprecated(argparse.Action):
