@@ -208,7 +208,7 @@ def demo_oscillators(
     out.mkdir(parents=True, exist_ok=True)
     task = oscillator_task(T=T, n_steps=n_steps, seed=seed)
     system, theta0 = task.system, task.theta0
-    print(f"rhel demo oscillators: {system.name}, T = {T:g}, dt = {task.dt:g}, eps = {epsilon:g}, seed = {seed}")
+    print(f"rhel demo oscillators: {system.name}, T = {T:g}, dt = {task.dt:g}, epsilon = {epsilon:g}, seed = {seed}")
     plt = pyplot()
 
     loss0, (g_rhel, _), (g_ad, _), (_, g_adj, _, running_adj) = _gradients(
@@ -334,7 +334,7 @@ def demo_fput(
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     task = fput_task(T=T, n_steps=n_steps, seed=seed)
-    print(f"rhel demo fput: {task.system.name}, T = {T:g}, dt = {task.dt:g}, eps = {epsilon:g}, seed = {seed}")
+    print(f"rhel demo fput: {task.system.name}, T = {T:g}, dt = {task.dt:g}, epsilon = {epsilon:g}, seed = {seed}")
     _, (g_rhel, _), (g_ad, _), (_, g_adj, _, _) = _gradients(
         task, epsilon, adjoint_steps=10 * n_steps, gradient=gradient
     )
