@@ -13,8 +13,8 @@ import types
 import pytest
 
 from rhel.cli import build_parser
-from rhel.cli_options import RHEL_METHODS
 from rhel.gradients.methods import METHOD_NAMES
+from rhel.training.cli_options import RHEL_METHODS
 from rhel.training.config import ConfigError, apply_settings, config_from_dict, load_config
 from rhel.training.logs import LogLines, format_record, provenance
 

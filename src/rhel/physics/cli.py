@@ -12,9 +12,9 @@ import argparse
 import sys
 from pathlib import Path
 
-from rhel.cli_options import RHEL_METHODS, add_gradient_option, deprecated_alias
 from rhel.energies import ContractError
 from rhel.physics.systems import PhysicsError
+from rhel.training.cli_options import RHEL_METHODS, add_gradient_option, deprecated_alias
 
 
 def _run(name):

@@ -30,7 +30,7 @@ def _setup(**arguments):
     """Check the demo's arguments (by their command-line names) and switch JAX to float64."""
     import jax
 
-    from rhel.cli_options import RHEL_METHODS
+    from rhel.training.cli_options import RHEL_METHODS
 
     positive = {"epsilon": "--epsilon", "T": "--duration", "lr": "--lr"}
     at_least_one = {"n_steps": "--time-steps", "steps": "--steps", "repeats": "--repeats"}
@@ -45,7 +45,7 @@ def _setup(**arguments):
 
 
 def _rhel(gradient: str, epsilon: float, **kwargs):
-    """The ``rhel.RHEL`` object of a method name of :data:`rhel.cli_options.RHEL_METHODS` (absolute ``epsilon``
+    """The ``rhel.RHEL`` object of a method name of :data:`rhel.training.cli_options.RHEL_METHODS` (absolute ``epsilon``
     unless ``kwargs`` say otherwise)."""
     from rhel.gradients.methods import GRADIENT_METHODS
     from rhel.gradients.rhel import RHEL

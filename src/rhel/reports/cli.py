@@ -9,10 +9,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from rhel.cli_options import RHEL_METHODS, add_gradient_option, deprecated_alias
 from rhel.gradients.methods import ESTIMATOR_METHODS
 from rhel.reports.bench import DEFAULT_CONFIG, DEFAULT_LENGTHS, DEFAULT_METHODS
 from rhel.reports.gradcheck import PRECISIONS
+from rhel.training.cli_options import RHEL_METHODS, add_gradient_option, deprecated_alias
 from rhel.training.config import DEFAULT_CONFIG as TRAIN_DEFAULT_CONFIG
 from rhel.training.config import UNITS, ConfigError, TrainConfig, apply_settings, configure
 

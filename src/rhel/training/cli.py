@@ -11,8 +11,8 @@ import sys
 import time
 from pathlib import Path
 
-from rhel.cli_options import add_gradient_option
 from rhel.gradients.methods import method_label
+from rhel.training.cli_options import add_gradient_option
 from rhel.training.config import (
     DEFAULT_CONFIG,
     UNITS,
