@@ -17,23 +17,63 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["demo_oscillators", "demo_fput", "demo_damping", "demo_noise"]
+from rhel.physics.systems import PhysicsError
+
+__all__ = ["DemoArgumentError", "demo_oscillators", "demo_fput", "demo_damping", "demo_noise"]
 
 
-def _setup():
+class DemoArgumentError(PhysicsError):
+    """A demo argument that cannot work (a negative epsilon or duration, no time steps, an unknown method)."""
+
+
+def _setup(**arguments):
+    """Check the demo's arguments (by their command-line names) and switch JAX to float64."""
     import jax
 
+    from rhel.training.cli_options import RHEL_METHODS
+
+    positive = {"epsilon": "--epsilon", "T": "--duration", "lr": "--lr"}
+    at_least_one = {"n_steps": "--time-steps", "steps": "--steps", "repeats": "--repeats"}
+    for name, value in arguments.items():
+        if name in positive and not (np.isfinite(value) and value > 0):
+            raise DemoArgumentError(f"{positive[name]} must be a positive number, got {value!r}")
+        if name in at_least_one and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+            raise DemoArgumentError(f"{at_least_one[name]} must be an integer >= 1, got {value!r}")
+        if name == "gradient" and value not in RHEL_METHODS:
+            raise DemoArgumentError(f"--gradient must be one of {', '.join(RHEL_METHODS)}, got {value!r}")
     jax.config.update("jax_enable_x64", True)
 
 
-def _gradients(task, epsilon, adjoint_steps):
+def _rhel(gradient: str, epsilon: float, **kwargs):
+    """The ``rhel.RHEL`` object of a method name of :data:`rhel.training.cli_options.RHEL_METHODS` (absolute ``epsilon``
+    unless ``kwargs`` say otherwise)."""
+    from rhel.gradients.methods import GRADIENT_METHODS
     from rhel.gradients.rhel import RHEL
+
+    return RHEL(epsilon=epsilon, estimator=GRADIENT_METHODS[gradient].estimator, **kwargs)
+
+
+def _blame(error: PhysicsError, argument: str, value: float, dt: float, what: str) -> PhysicsError:
+    """A non-finite state met after the time step passed its check at the initial parameters is the fault of
+    ``argument`` (``--lr`` in training, ``--epsilon`` in the nudged echoes), not of the time step: say so."""
+    if "non-finite" not in str(error):
+        return error
+    return PhysicsError(
+        f"{what} diverged with {argument} {value:g} (the time step dt = {dt:g} is stable at the initial "
+        f"parameters); reduce {argument}"
+    )
+
+
+def _gradients(task, epsilon, adjoint_steps, gradient="rhel"):
     from rhel.physics.adjoint import adjoint_gradient
     from rhel.physics.echo import autodiff_gradient, rhel_gradient
 
     args = (task.system, task.theta0, task.x0, task.inputs, task.targets)
-    loss, g_rhel, gx_rhel = rhel_gradient(*args, dt=task.dt, gradient=RHEL(epsilon=epsilon))
-    _, g_ad, gx_ad = autodiff_gradient(*args, dt=task.dt)
+    _, g_ad, gx_ad = autodiff_gradient(*args, dt=task.dt)  # first: a failure here is the time step's
+    try:
+        loss, g_rhel, gx_rhel = rhel_gradient(*args, dt=task.dt, gradient=_rhel(gradient, epsilon))
+    except PhysicsError as error:
+        raise _blame(error, "--epsilon", epsilon, task.dt, "the nudged echoes") from error
     out = adjoint_gradient(
         task.system,
         task.theta0,
@@ -57,6 +97,20 @@ def _agreement_lines(g_rhel, g_ad, g_adj) -> list[str]:
         f"  RHEL vs adjoint  : cosine {c_adj:.9f}, relative error {e_adj:.2e}",
         f"  autodiff vs adj. : relative error {relative_error(g_ad, g_adj):.2e} (time discretization)",
     ]
+
+
+def _train_both(task, *, steps, lr, epsilon, gradient):
+    """Train the task's parameters with the RHEL method ``gradient`` and with BPTT; a divergence names ``--lr``."""
+    from rhel.gradients.bptt import BPTT
+    from rhel.physics.train import train
+
+    args = (task.system, task.theta0, task.x0, task.inputs, task.targets)
+    try:
+        res_rhel = train(*args, dt=task.dt, steps=steps, lr=lr, gradient=_rhel(gradient, epsilon))
+        res_bptt = train(*args, dt=task.dt, steps=steps, lr=lr, gradient=BPTT())
+    except PhysicsError as error:
+        raise _blame(error, "--lr", lr, task.dt, "training") from error
+    return res_rhel, res_bptt
 
 
 def _training_figure(path, res_rhel, res_bptt, title):
@@ -132,28 +186,34 @@ def demo_oscillators(
     n_steps: int = 400,
     echo_epsilon: float = 0.2,
     animate: bool = True,
+    gradient: str = "rhel",
 ) -> dict:
-    """Run the six-oscillator demonstration; write figures into ``out`` and return the summary numbers."""
+    """Run the six-oscillator demonstration; write figures into ``out`` and return the summary numbers.
+
+    ``gradient`` is the RHEL method trained against BPTT (``rhel``, ``rhel-one-sided``, ``rhel-richardson``);
+    impossible arguments raise :class:`DemoArgumentError` naming them.
+    """
     t_start = time.perf_counter()
-    _setup()
+    _setup(epsilon=epsilon, T=T, n_steps=n_steps, steps=steps, lr=lr, gradient=gradient)
     import jax
 
     from rhel.figures import pyplot, save_figure
-    from rhel.gradients.bptt import BPTT
     from rhel.gradients.rhel import RHEL
     from rhel.physics.echo import echo_trajectory, simulate
     from rhel.physics.studies import cosine, relative_error
     from rhel.physics.systems import coupling_pairs
-    from rhel.physics.train import oscillator_task, train
+    from rhel.physics.train import oscillator_task
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     task = oscillator_task(T=T, n_steps=n_steps, seed=seed)
     system, theta0 = task.system, task.theta0
-    print(f"rhel demo oscillators: {system.name}, T = {T:g}, dt = {task.dt:g}, eps = {epsilon:g}, seed = {seed}")
+    print(f"rhel demo oscillators: {system.name}, T = {T:g}, dt = {task.dt:g}, epsilon = {epsilon:g}, seed = {seed}")
     plt = pyplot()
 
-    loss0, (g_rhel, _), (g_ad, _), (_, g_adj, _, running_adj) = _gradients(task, epsilon, adjoint_steps=10 * n_steps)
+    loss0, (g_rhel, _), (g_ad, _), (_, g_adj, _, running_adj) = _gradients(
+        task, epsilon, adjoint_steps=10 * n_steps, gradient=gradient
+    )
     lines = ["gradient agreement at the initial parameters (all 27 physical parameters):"]
     lines += _agreement_lines(g_rhel, g_ad, g_adj)
 
@@ -197,7 +257,7 @@ def demo_oscillators(
     i, j = pairs[c]
     k_ij = float(np.exp(theta0["kc"][c]))
     rec_small = echo_trajectory(
-        system, theta0, task.x0, task.inputs, task.targets, dt=task.dt, gradient=RHEL(epsilon=epsilon)
+        system, theta0, task.x0, task.inputs, task.targets, dt=task.dt, gradient=_rhel(gradient, epsilon)
     )
     run_rhel = np.asarray(rec_small.running["kc"][:, c]) / k_ij
     s_adj = np.arange(1, 10 * n_steps + 1) * (T / (10 * n_steps))
@@ -218,9 +278,7 @@ def demo_oscillators(
     )
 
     # Figure 4: training, RHEL vs BPTT.
-    common = dict(dt=task.dt, steps=steps, lr=lr)
-    res_rhel = train(system, theta0, task.x0, task.inputs, task.targets, gradient=RHEL(epsilon=epsilon), **common)
-    res_bptt = train(system, theta0, task.x0, task.inputs, task.targets, gradient=BPTT(), **common)
+    res_rhel, res_bptt = _train_both(task, steps=steps, lr=lr, epsilon=epsilon, gradient=gradient)
     _training_figure(out / "training.png", res_rhel, res_bptt, f"Training the 27 physical parameters ({steps} steps)")
     trained = simulate(system, res_rhel.theta, task.x0, task.inputs, task.targets, dt=task.dt)
     lines.append(
@@ -263,26 +321,25 @@ def demo_oscillators(
     }
 
 
-def demo_fput(out="runs/demo-fput", *, seed=0, steps=150, lr=0.05, epsilon=1e-3, T=20.0, n_steps=400) -> dict:
-    """Train an FPUT-beta chain (nonlinear springs) with RHEL and BPTT; gradient agreement and training
-    curve."""
+def demo_fput(
+    out="runs/demo-fput", *, seed=0, steps=150, lr=0.05, epsilon=1e-3, T=20.0, n_steps=400, gradient="rhel"
+) -> dict:
+    """Train an FPUT-beta chain (nonlinear springs) with the RHEL method ``gradient`` and BPTT; gradient agreement
+    and training curve."""
     t_start = time.perf_counter()
-    _setup()
-    from rhel.gradients.bptt import BPTT
-    from rhel.gradients.rhel import RHEL
+    _setup(epsilon=epsilon, T=T, n_steps=n_steps, steps=steps, lr=lr, gradient=gradient)
     from rhel.physics.studies import cosine, relative_error
-    from rhel.physics.train import fput_task, train
+    from rhel.physics.train import fput_task
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     task = fput_task(T=T, n_steps=n_steps, seed=seed)
-    print(f"rhel demo fput: {task.system.name}, T = {T:g}, dt = {task.dt:g}, eps = {epsilon:g}, seed = {seed}")
-    _, (g_rhel, _), (g_ad, _), (_, g_adj, _, _) = _gradients(task, epsilon, adjoint_steps=10 * n_steps)
+    print(f"rhel demo fput: {task.system.name}, T = {T:g}, dt = {task.dt:g}, epsilon = {epsilon:g}, seed = {seed}")
+    _, (g_rhel, _), (g_ad, _), (_, g_adj, _, _) = _gradients(
+        task, epsilon, adjoint_steps=10 * n_steps, gradient=gradient
+    )
     lines = ["gradient agreement at the initial parameters:"] + _agreement_lines(g_rhel, g_ad, g_adj)
-    common = dict(dt=task.dt, steps=steps, lr=lr)
-    args = (task.system, task.theta0, task.x0, task.inputs, task.targets)
-    res_rhel = train(*args, gradient=RHEL(epsilon=epsilon), **common)
-    res_bptt = train(*args, gradient=BPTT(), **common)
+    res_rhel, res_bptt = _train_both(task, steps=steps, lr=lr, epsilon=epsilon, gradient=gradient)
     _training_figure(out / "training.png", res_rhel, res_bptt, f"FPUT-β chain: training k_b, β_b ({steps} steps)")
     lines.append(
         f"training: loss {res_rhel.losses[0]:.4e} -> RHEL {res_rhel.losses[-1]:.4e}, BPTT {res_bptt.losses[-1]:.4e}"
@@ -300,18 +357,18 @@ def demo_fput(out="runs/demo-fput", *, seed=0, steps=150, lr=0.05, epsilon=1e-3,
     }
 
 
-def demo_damping(out="runs/demo-damping", *, seed=0, epsilon=1e-3) -> dict:
-    """Gradient error of RHEL against the damped system's true gradient, vs friction gamma (App. A.3.1)."""
-    _setup()
+def demo_damping(out="runs/demo-damping", *, seed=0, epsilon=1e-3, gradient="rhel") -> dict:
+    """Gradient error of the RHEL method ``gradient`` against the damped system's true gradient, vs friction gamma
+    (App. A.3.1)."""
+    _setup(epsilon=epsilon, gradient=gradient)
     from rhel.figures import pyplot, save_figure
-    from rhel.gradients.rhel import RHEL
     from rhel.physics.studies import damping_study
     from rhel.physics.train import oscillator_task
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     gammas = (0.0, 1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 0.1, 0.3)
-    res = damping_study(gammas, task=oscillator_task(seed=seed), gradient=RHEL(epsilon=epsilon))
+    res = damping_study(gammas, task=oscillator_task(seed=seed), gradient=_rhel(gradient, epsilon))
     g = res["gamma"]
     fig, axes = pyplot().subplots(1, 2, figsize=(10, 4))
     for mode, style in (("reversed", "o-"), ("physical", "s--")):
@@ -336,7 +393,7 @@ def demo_damping(out="runs/demo-damping", *, seed=0, epsilon=1e-3) -> dict:
 
 def demo_noise(out="runs/demo-noise", *, seed=0, repeats=5) -> dict:
     """Cosine similarity of RHEL gradients vs read-out noise and parameter drift, for several epsilon."""
-    _setup()
+    _setup(repeats=repeats)
     from rhel.figures import pyplot, save_figure
     from rhel.physics.studies import noise_study
     from rhel.physics.train import oscillator_task

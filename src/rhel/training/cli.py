@@ -11,10 +11,22 @@ import sys
 import time
 from pathlib import Path
 
-from rhel.gradients.methods import METHOD_NAMES, method_label
-from rhel.training.config import DEFAULT_CONFIG, UNITS, ConfigError, TrainConfig, configure, expand, list_configs
+from rhel.gradients.methods import method_label
+from rhel.training.cli_options import add_gradient_option
+from rhel.training.config import (
+    DEFAULT_CONFIG,
+    UNITS,
+    ConfigError,
+    TrainConfig,
+    apply_settings,
+    configure,
+    describe_configs,
+    dumps_toml,
+    expand,
+)
 from rhel.training.distributed import DistributedError, run_seed_groups
 from rhel.training.distributed_cli import add_distributed_arguments, start_processes
+from rhel.training.logs import LOGGERS
 
 
 def register(subparsers) -> None:
@@ -30,33 +42,54 @@ def register(subparsers) -> None:
         ),
     )
     p.add_argument(
-        "--config", metavar="NAME|FILE", help="a shipped config name (see --list-configs) or a .toml/.json file"
+        "--config",
+        metavar="NAME|FILE",
+        help=f"a shipped config name (see --list-configs) or a .toml/.json file (default: {DEFAULT_CONFIG})",
     )
-    p.add_argument("--list-configs", action="store_true", help="list the shipped configs and exit")
-    p.add_argument("--model", choices=UNITS, help="HRU type of every block")
-    p.add_argument("--dataset", metavar="NAME|PATH", help="a registered dataset name or a path (see `rhel data list`)")
-    p.add_argument("--data-dir", metavar="DIR", help="where datasets are cached / found")
     p.add_argument(
-        "--gradient",
-        nargs="+",
-        choices=METHOD_NAMES,
-        metavar="METHOD",
-        help=f"one or more of {', '.join(METHOD_NAMES)}",
+        "--list-configs", action="store_true", help="list the shipped configs (description, dataset, length, steps)"
     )
-    p.add_argument("--epsilon", type=float, help="RHEL nudging strength (default: the core's default)")
+    p.add_argument("--print-config", action="store_true", help="print the resolved config as TOML and exit")
+    p.add_argument(
+        "--set",
+        nargs="+",
+        action="extend",
+        default=[],
+        metavar="KEY=VALUE",
+        help="set any config field, typed and validated as in the file, after the other options: "
+        "model.hidden=128 optim.lr=3e-4 data.options.length=1024 gradient.methods=rhel,bptt (default: none)",
+    )
+    p.add_argument("--model", choices=UNITS, help="HRU type of every block (default: the config's)")
+    p.add_argument(
+        "--dataset",
+        metavar="NAME|PATH",
+        help="a registered dataset name or a path, see `rhel data list` (default: the config's)",
+    )
+    p.add_argument("--data-dir", metavar="DIR", help="where datasets are cached / found (default: $RHEL_DATA_DIR)")
+    add_gradient_option(p, what="one or more gradient methods, one run each")
+    p.add_argument(
+        "--epsilon", type=float, help="RHEL nudging strength (default: the config's, else the core's default)"
+    )
     p.add_argument(
         "--loss-scale",
         type=float,
         help="multiply the loss by S and divide the gradients by S; the RHEL nudge is relative to the "
-        "incoming gradient, so S does not change the effective epsilon",
+        "incoming gradient, so S does not change the effective epsilon (default: the config's, 1)",
     )
-    p.add_argument("--seed", nargs="+", type=int, metavar="SEED", help="one or more seeds (one run each)")
+    p.add_argument(
+        "--seed", nargs="+", type=int, metavar="SEED", help="one or more seeds, one run each (default: the config's)"
+    )
     p.add_argument("--float64", action="store_true", default=None, help="train in double precision")
-    p.add_argument("--steps", type=int, help="number of optimiser steps")
-    p.add_argument("--eval-every", type=int, metavar="N", help="evaluate on the validation split every N steps")
-    p.add_argument("--patience", type=int, help="evaluations without improvement before stopping (0: never)")
-    p.add_argument("--batch-size", type=int)
-    p.add_argument("--lr", type=float, help="Adam learning rate")
+    p.add_argument("--steps", type=int, help="number of optimiser steps (default: the config's)")
+    p.add_argument(
+        "--eval-every", type=int, metavar="N", help="evaluate on the validation split every N steps (default: the "
+        "config's)"
+    )  # fmt: skip
+    p.add_argument(
+        "--patience", type=int, help="evaluations without improvement before stopping, 0: never (default: the config's)"
+    )
+    p.add_argument("--batch-size", type=int, help="training batch size (default: the config's)")
+    p.add_argument("--lr", type=float, help="Adam learning rate (default: the config's)")
     p.add_argument("--out", metavar="DIR", help="output directory (default: runs/<config name>)")
     p.add_argument(
         "--resume",
@@ -64,9 +97,23 @@ def register(subparsers) -> None:
         help="continue the runs in OUT from their checkpoints; finished runs are kept as they are",
     )
     p.add_argument(
+        "--no-progress",
+        action="store_true",
+        help="no progress bar: one log line per evaluation instead (also when stderr is not a terminal)",
+    )
+    p.add_argument(
+        "--log",
+        nargs="+",
+        action="extend",
+        choices=LOGGERS,
+        default=[],
+        metavar="WHERE",
+        help="also log each evaluation to: tensorboard (RUN_DIR/tensorboard; pip install rhel[tensorboard]) "
+        "(default: none)",
+    )
+    p.add_argument(
         "--overwrite", action="store_true", help="replace finished runs in OUT (without it they are refused)"
     )
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
     add_distributed_arguments(p)
     p.set_defaults(func=train_command)
 
@@ -77,14 +124,17 @@ def register(subparsers) -> None:
     )
     r.add_argument("dirs", nargs="+", metavar="DIR", help="run directories or folders holding them")
     r.add_argument("--out", metavar="DIR", help="where to write the table and plots (default: the first DIR)")
-    r.add_argument("--ddof", type=int, default=0, help="delta degrees of freedom of the std (default 0, as the paper)")
+    r.add_argument(
+        "--ddof", type=int, default=0, help="delta degrees of freedom of the std (default: 0, as the paper)"
+    )
     r.add_argument("--no-plots", action="store_true", help="skip the PNG curves")
     r.set_defaults(func=results_command)
 
 
 def resolve_config(args: argparse.Namespace) -> TrainConfig:
-    """The config named by ``--config`` (or the default) with the command-line overrides applied, validated."""
-    return configure(
+    """The config named by ``--config`` (or the default) with the command-line overrides and ``--set`` applied,
+    validated."""
+    config = configure(
         args.config,
         dataset=args.dataset,
         data_dir=args.data_dir,
@@ -100,17 +150,44 @@ def resolve_config(args: argparse.Namespace) -> TrainConfig:
         batch_size=args.batch_size,
         lr=args.lr,
     )
+    return apply_settings(config, getattr(args, "set", None) or ())
+
+
+def format_config_list() -> str:
+    """The ``--list-configs`` table: name, dataset, sequence length, steps, seeds and the one-line description."""
+    rows = [("name", "dataset", "length", "steps", "seeds", "description")]
+    for c in describe_configs():
+        rows.append((c.name, c.dataset, "-" if c.length is None else f"{c.length:,}", f"{c.steps:,}", str(c.seeds),
+                     c.description))  # fmt: skip
+    widths = [max(len(row[i]) for row in rows) for i in range(5)]
+    lines = []
+    for row in rows:
+        numbers = (x.rjust(w) for x, w in zip(row[2:5], widths[2:], strict=True))
+        cells = [row[0].ljust(widths[0]), row[1].ljust(widths[1]), *numbers]
+        lines.append("  ".join([*cells, row[5]]).rstrip())
+    return "\n".join(lines)
 
 
 def train_command(args: argparse.Namespace) -> int:
     if args.list_configs:
-        print("\n".join(list_configs()))
+        print(format_config_list())
         return 0
     try:
         config = resolve_config(args)
     except ConfigError as error:
         print(f"rhel train: {error}", file=sys.stderr)
         return 2
+    if args.print_config:
+        print(dumps_toml(config), end="")
+        return 0
+    if args.log:
+        from rhel.training.logs import require_tensorboard
+
+        try:
+            require_tensorboard()
+        except ImportError as error:
+            print(f"rhel train: {error}", file=sys.stderr)
+            return 2
     try:
         writer = start_processes(args)
     except DistributedError as error:
@@ -124,6 +201,7 @@ def train_command(args: argparse.Namespace) -> int:
 
     from rhel.training.experiment import load_dataset
     from rhel.training.faults import record_failure, refuse_finished
+    from rhel.training.logs import make_loggers
     from rhel.training.loop import NonFiniteError, train_run
     from rhel.training.results import write_results
     from rhel.training.runs import run_dir_for
@@ -151,10 +229,16 @@ def train_command(args: argparse.Namespace) -> int:
         try:
             if seed not in datasets:
                 datasets[seed] = load_dataset(single, seed)
-            result = train_run(
-                single, run_dir, dataset=datasets[seed], resume=args.resume, overwrite=args.overwrite,
-                progress=not args.no_progress and writer and not args.parallel_seeds, devices=devices,
-            )  # fmt: skip
+            loggers = make_loggers(args.log, run_dir) if writer else []
+            try:
+                result = train_run(
+                    single, run_dir, dataset=datasets[seed], resume=args.resume, overwrite=args.overwrite,
+                    progress=not args.no_progress and writer and not args.parallel_seeds, devices=devices,
+                    callbacks=loggers,
+                )  # fmt: skip
+            finally:
+                for logger in loggers:
+                    logger.close()
         except DistributedError:
             raise
         except (NonFiniteError, eqx.EquinoxRuntimeError, FileNotFoundError, KeyError, ValueError) as error:

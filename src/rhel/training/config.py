@@ -388,3 +388,123 @@ def configure(
     if float64:
         config = replace(config, float64=True)
     return config.validate()
+
+
+# ---------------------------------------------------------------------------------------------- any field, by name
+
+
+def _field(path: str) -> tuple[Any, bool]:
+    """The annotation of the config field a dotted ``path`` names (``Optional`` removed) and whether it may be
+    ``None``; a :class:`ConfigError` naming the key when there is no such field.
+
+    Keys below a ``dict`` field (``data.options.length``) are free: the dataset's loader checks them.
+    """
+    annotation: Any = TrainConfig
+    optional = False
+    parts = path.split(".")
+    for i, part in enumerate(parts):
+        if typing.get_origin(annotation) is dict:
+            return Any, True
+        names = [f.name for f in dataclasses.fields(annotation)] if dataclasses.is_dataclass(annotation) else []
+        if part not in names:
+            where = ".".join(parts[:i]) or "the config"
+            raise ConfigError(f"--set {path}: {where} has no field {part!r}; expected one of {', '.join(names)}")
+        annotation = typing.get_type_hints(annotation)[part]
+        args = typing.get_args(annotation)
+        optional = typing.get_origin(annotation) in (typing.Union, types.UnionType) and type(None) in args
+        if optional:
+            (annotation,) = [a for a in args if a is not type(None)]
+    if dataclasses.is_dataclass(annotation):
+        raise ConfigError(f"--set {path}: {path} is a table; set one of its fields ({path}.<field>=VALUE)")
+    return annotation, optional
+
+
+def _parse_value(text: str) -> Any:
+    """A command-line value as TOML reads it (``128``, ``3e-4``, ``true``, ``["rhel", "bptt"]``, ``"x"``); a bare
+    word that is not TOML (``fsdd``, ``rhel-one-sided``) is a string and ``none`` is ``None``."""
+    if text.strip().lower() in ("none", "null"):
+        return None
+    try:
+        return tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        return text
+
+
+def apply_settings(config: TrainConfig, assignments: typing.Sequence[str]) -> TrainConfig:
+    """``config`` with ``KEY=VALUE`` assignments applied (``rhel train --set``), typed and validated as a file is.
+
+    **Arguments:**
+
+    - `config`: the config to start from.
+    - `assignments`: ``"model.hidden=128"``, ``"optim.lr=3e-4"``, ``"gradient.methods=rhel,bptt"``,
+      ``"data.options.length=1024"``, ``"seeds=[1, 2]"``. Values are TOML values; a bare word is a string, ``none``
+      resets an optional field and a list field also takes a comma-separated list.
+
+    An unknown key, a wrongly typed value or an impossible setting raises :class:`ConfigError` naming it.
+    """
+    data = config_to_dict(config)
+    for assignment in assignments:
+        key, sep, text = assignment.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise ConfigError(f"--set {assignment!r}: expected KEY=VALUE, e.g. model.hidden=128")
+        annotation, optional = _field(key)
+        value = _parse_value(text.strip())
+        if typing.get_origin(annotation) is tuple and isinstance(value, str):
+            value = [_parse_value(v.strip()) for v in value.split(",") if v.strip()]
+        if value is None and not optional:
+            raise ConfigError(f"--set {key}: {key} cannot be none; give a value")
+        table = data
+        *parents, last = key.split(".")
+        for part in parents:
+            table = table.setdefault(part, {})
+        table[last] = value
+    try:
+        return config_from_dict(data).validate()
+    except ConfigError as error:
+        raise ConfigError(f"--set: {error}") from None
+
+
+@dataclass(frozen=True)
+class ConfigSummary:
+    """One line of ``rhel train --list-configs``: a shipped config's name, description, dataset, length and steps."""
+
+    name: str
+    description: str
+    dataset: str
+    length: int | None
+    steps: int
+    seeds: int
+
+
+def _description(text: str, width: int = 90) -> str:
+    """The first sentence of a config file's leading comment, shortened to ``width`` characters."""
+    lines = []
+    for line in text.splitlines():
+        if not line.startswith("#"):
+            break
+        lines.append(line.lstrip("#").strip())
+    words = " ".join(lines)
+    sentence = words.split(". ")[0].rstrip(".")
+    return sentence if len(sentence) <= width else sentence[: width - 1].rstrip() + "…"
+
+
+def describe_configs() -> list[ConfigSummary]:
+    """A :class:`ConfigSummary` per shipped config, in :func:`list_configs` order (the sequence length is the
+    config's ``data.options.length`` or the registered dataset's; ``None`` when neither says)."""
+    from rhel.data.registry import dataset_info
+
+    summaries = []
+    for name in list_configs():
+        text = _shipped(name).read_text()
+        config = config_from_dict(tomllib.loads(text))
+        length = config.data.options.get("length")
+        if length is None:
+            try:
+                length = dataset_info(config.data.name).length
+            except KeyError:
+                length = None
+        summaries.append(
+            ConfigSummary(name, _description(text), config.data.name, length, config.optim.steps, len(config.seeds))
+        )
+    return summaries

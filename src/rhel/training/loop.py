@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -49,6 +50,7 @@ from rhel.training.experiment import (
     train_step_for,
 )
 from rhel.training.faults import FINAL_FILE, RunInterrupted, clamp_batch_size, holds_run_lock, refuse_finished
+from rhel.training.logs import Callback, LogLines, provenance
 
 METRICS_FILE = "metrics.jsonl"
 CONFIG_FILE = "config.json"
@@ -145,7 +147,8 @@ def _start(
             stale.unlink(missing_ok=True)
     if writer:
         atomic_write_text(run_dir / CONFIG_FILE, json.dumps(config_to_dict(config), indent=2) + "\n")
-        atomic_write_text(run_dir / ENVIRONMENT_FILE, json.dumps(environment_info(), indent=2) + "\n")
+        environment = {**environment_info(), **provenance()}
+        atomic_write_text(run_dir / ENVIRONMENT_FILE, json.dumps(environment, indent=2) + "\n")
     return arrays, progress
 
 
@@ -163,13 +166,14 @@ def _evaluate_and_checkpoint(
     elapsed: Callable[[], float],
     save_best: Callable[[HSSM, eqx.nn.State], Any],
     writer: bool = True,
+    callbacks: Sequence[Callback] = (),
 ) -> float:
     """Evaluate on the validation split (and on the test split when it improved, saving the best model), append
     the record to ``metrics.jsonl`` and write the checkpoint. Updates ``progress``; returns the validation metric.
     Every process evaluates (so that early stopping agrees); only a ``writer`` writes.
 
     ``elapsed()`` is the run's wall time so far (resumed runs included), read when the record is complete;
-    ``save_best(model, state)`` writes the best model file.
+    ``save_best(model, state)`` writes the best model file; each of ``callbacks`` is called with the record.
     """
     model, state, _ = arrays
     step, batch_size = progress.step, config.optim.eval_batch_size
@@ -205,6 +209,8 @@ def _evaluate_and_checkpoint(
     if not writer:
         return val_metric
     _append(run_dir / METRICS_FILE, record)
+    for callback in callbacks:
+        callback(dict(record))
     seed = config.seeds[0]
     save_checkpoint(
         run_dir,
@@ -274,6 +280,7 @@ def train_run(
     progress: bool = True,
     stop_after: int | None = None,
     devices: int | Sequence[jax.Device] | None = None,
+    callbacks: Sequence[Callback] = (),
 ) -> RunResult:
     """Train one single-run config (one seed, one gradient method) and write its run directory.
 
@@ -285,11 +292,14 @@ def train_run(
     - `dataset`: a ``rhel.data.Dataset`` to use instead of loading ``config.data``.
     - `resume`: continue from the run directory's checkpoint (if any) instead of starting afresh.
     - `overwrite`: replace a finished run in `run_dir` (without it, or `resume`, a finished run is refused).
-    - `progress`: show a tqdm progress bar.
+    - `progress`: show a tqdm progress bar when stderr is a terminal; otherwise (or with ``False``) print one
+      line per evaluation (:class:`rhel.training.logs.LogLines`).
     - `stop_after`: stop (as if killed) once this step is reached, leaving the checkpoint; for tests.
     - `devices`: data parallelism (:mod:`rhel.training.distributed`): how many of this process's devices share each
       global batch (default: all), or a list of local devices. In a multi-process run (``jax.distributed``) every
       process runs this with the same arguments and only process 0 writes files.
+    - `callbacks`: functions called at each evaluation with its metrics record (the dict appended to
+      ``metrics.jsonl``: ``step``, ``train_loss``, ``val_<metric>``, ``best_step``, ``elapsed_s``, ...).
 
     A batch size larger than the training set is clamped to it (with a notice; ``config.json`` holds the value used).
     The run folder is locked while the run owns it (see :mod:`rhel.training.faults`).
@@ -342,6 +352,9 @@ def train_run(
         run_dir, config, (model, state, opt_state), resume=resume, writer=writer, overwrite=overwrite
     )
     model, state, opt_state = placement.replicate((model, state, opt_state))
+    progress = progress and sys.stderr.isatty()
+    if not progress and writer:
+        callbacks = [*callbacks, LogLines(total_steps=optim.steps, prefix=f"{run_name(config)}: ")]
     bar = tqdm(
         total=optim.steps, initial=done.step, disable=not progress, desc=run_name(config), dynamic_ncols=True,
         leave=False,
@@ -376,7 +389,7 @@ def train_run(
                     run_dir, config, done, placement.local((model, state, opt_state)), val=val_arrays,
                     test=test_arrays, order=order, train_losses=train_losses, train_metrics=train_metrics,
                     elapsed=lambda: done.wall_before + time.perf_counter() - started, writer=writer,
-                    save_best=save_best,
+                    save_best=save_best, callbacks=callbacks,
                 )  # fmt: skip
                 train_losses, train_metrics = [], []
                 bar.set_postfix(loss=f"{loss:.4f}", **{f"val_{metric_name}": f"{val_metric:.4f}"})
