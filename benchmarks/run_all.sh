@@ -9,13 +9,13 @@ python -m rhel.reports.cli bench --model nonlinear --lengths 4096 8192 16384 327
     --json benchmarks/bench-nonlinear.json --plot benchmarks/bench-nonlinear.png > benchmarks/bench-nonlinear.txt
 # How long can a sequence be? One step at a million steps (BPTT's lengths that would not fit are skipped, with their
 # extrapolated memory); about 15 min more.
-python -m rhel.reports.cli bench --model linear --methods forward rhel bptt checkpointed-bptt \
+python -m rhel.reports.cli bench --model linear --gradient forward rhel bptt checkpointed-bptt \
     --lengths 8192 49920 262144 1000000 --no-beyond --repeats 1 --long-repeats 1 --timeout 1800 \
     --json benchmarks/bench-million.json > benchmarks/bench-million.txt
 python -m rhel.reports.cli gradcheck --model nonlinear --json benchmarks/gradcheck-nonlinear.json \
-    --plot benchmarks/gradcheck-nonlinear.png --eps-sweep benchmarks/eps-sweep-nonlinear.png \
+    --plot benchmarks/gradcheck-nonlinear.png --epsilon-sweep benchmarks/eps-sweep-nonlinear.png \
     > benchmarks/gradcheck-nonlinear.txt
 python -m rhel.reports.cli gradcheck --model linear --json benchmarks/gradcheck-linear.json \
-    --plot benchmarks/gradcheck-linear.png --eps-sweep benchmarks/eps-sweep-linear.png \
+    --plot benchmarks/gradcheck-linear.png --epsilon-sweep benchmarks/eps-sweep-linear.png \
     > benchmarks/gradcheck-linear.txt
 python benchmarks/unit_agreement.py > benchmarks/unit_agreement.md
