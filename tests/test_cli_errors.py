@@ -52,7 +52,10 @@ def train(capsys, config_file, out, *extra):
     return rhel(capsys, "train", "--config", config_file, "--out", str(out), "--no-progress", *extra)
 
 
-RUN = "long_range_pattern-linear-rhel-seed1"
+def run_of(out, seed=1):
+    """The run folder of ``seed`` under ``out`` (its name ends in a digest of the settings)."""
+    (path,) = out.glob(f"long_range_pattern-linear-rhel-seed{seed}-*")
+    return path
 
 
 def test_config_error_is_usage(capsys):
@@ -65,10 +68,10 @@ def test_config_error_is_usage(capsys):
 def test_finished_run_is_refused_without_resume_or_overwrite(capsys, config_file, tmp_path):
     out = tmp_path / "out"
     assert train(capsys, config_file, out)[0] == 0
-    before = (out / RUN / "final.json").read_text()
+    before = (run_of(out) / "final.json").read_text()
     status, err = train(capsys, config_file, out)
-    assert status == 2 and f"rhel train: {out / RUN} holds a finished run (final.json); pass --resume" in err
-    assert (out / RUN / "final.json").read_text() == before
+    assert status == 2 and f"rhel train: {run_of(out)} holds a finished run (final.json); pass --resume" in err
+    assert (run_of(out) / "final.json").read_text() == before
     assert train(capsys, config_file, out, "--overwrite")[0] == 0
 
 
@@ -76,13 +79,13 @@ def test_corrupt_checkpoint_is_named(capsys, config_file, tmp_path):
     out = tmp_path / "out"
     train(capsys, config_file, out)
     for seed in (1, 2):
-        (out / RUN.replace("seed1", f"seed{seed}") / "final.json").unlink()  # as if killed after the checkpoint
-    sidecar = out / RUN / "checkpoint.json"
+        (run_of(out, seed) / "final.json").unlink()  # as if killed after the checkpoint
+    sidecar = run_of(out) / "checkpoint.json"
     sidecar.write_text(sidecar.read_text()[:30])
     status, err = train(capsys, config_file, out, "--resume")
-    assert status == 1 and f"{RUN}: FAILED: {sidecar} is corrupt or truncated" in err
-    assert json.loads((out / RUN / FAILED_FILE).read_text())["error"] == "CheckpointError"
-    assert (out / RUN.replace("seed1", "seed2") / "final.json").is_file()  # the other run went on
+    assert status == 1 and f"{run_of(out).name}: FAILED: {sidecar} is corrupt or truncated" in err
+    assert json.loads((run_of(out) / FAILED_FILE).read_text())["error"] == "CheckpointError"
+    assert (run_of(out, 2) / "final.json").is_file()  # the other run went on
 
 
 def test_diverging_runs_are_recorded_and_the_others_go_on(capsys, config_file, tmp_path, monkeypatch):
@@ -106,12 +109,12 @@ def test_diverging_runs_are_recorded_and_the_others_go_on(capsys, config_file, t
     out = tmp_path / "out"
     status, err = train(capsys, config_file, out, "--seed", "1", "2", "3")
     assert status == 1
-    assert "seed2: FAILED: training loss is nan at step 1 (rhel, seed 2); stopping." in err
-    assert "seed3: FAILED: RHEL produced a non-finite gradient: an echo diverged\n" in err
-    assert (out / RUN / "final.json").is_file()
+    assert f"{run_of(out, 2).name}: FAILED: training loss is nan at step 1 (rhel, seed 2); stopping." in err
+    assert f"{run_of(out, 3).name}: FAILED: RHEL produced a non-finite gradient: an echo diverged\n" in err
+    assert (run_of(out) / "final.json").is_file()
     results = (out / "results.md").read_text()
-    assert "| long_range_pattern-linear-rhel-seed2 | training loss is nan at step 1" in results
-    assert "| long_range_pattern-linear-rhel-seed3 | RHEL produced a non-finite gradient" in results
+    assert f"| {run_of(out, 2).name} | training loss is nan at step 1" in results
+    assert f"| {run_of(out, 3).name} | RHEL produced a non-finite gradient" in results
     assert "| Lin RHEL |" in results  # seed 1 still tabulated
 
 
@@ -126,7 +129,7 @@ def test_ctrl_c_is_one_line_and_exit_130(capsys, config_file, tmp_path, monkeypa
     out = tmp_path / "out"
     status, err = train(capsys, config_file, out)
     assert status == 130
-    assert err.splitlines()[-1] == f"rhel train: interrupted at step 2 in {out / RUN}; resume with --resume"
+    assert err.splitlines()[-1] == f"rhel train: interrupted at step 2 in {run_of(out)}; resume with --resume"
 
 
 @pytest.mark.parametrize(
@@ -143,7 +146,7 @@ def test_unwritable_read_only_or_full_output_names_the_path(capsys, config_file,
     out = tmp_path / "out"
     status, err = train(capsys, config_file, out)
     lines = err.splitlines()
-    assert status == 1 and lines[-2] == f"rhel train: simulated (nothing was replaced): {out / RUN / 'config.json'}"
+    assert status == 1 and lines[-2] == f"rhel train: simulated (nothing was replaced): {run_of(out) / 'config.json'}"
     assert advice in lines[-1]
 
 
@@ -151,7 +154,8 @@ def test_output_directory_that_is_a_file(capsys, config_file, tmp_path):
     out = tmp_path / "taken"
     out.write_text("")
     status, err = train(capsys, config_file, out)
-    assert status == 1 and err.splitlines()[-1] == f"rhel train: Not a directory: {out / RUN}"
+    last = err.splitlines()[-1]
+    assert status == 1 and last.startswith(f"rhel train: Not a directory: {out}/long_range_pattern-linear-rhel-seed1-")
 
 
 def test_results_ddof_outside_range(capsys, config_file, tmp_path):
@@ -169,9 +173,9 @@ def test_results_ddof_outside_range(capsys, config_file, tmp_path):
 def test_results_skip_corrupt_final_and_metrics(capsys, config_file, tmp_path):
     out = tmp_path / "out"
     train(capsys, config_file, out)
-    bad = out / RUN.replace("seed1", "seed2") / "final.json"
+    bad = run_of(out, 2) / "final.json"
     bad.write_text("{")
-    metrics = out / RUN / "metrics.jsonl"
+    metrics = run_of(out) / "metrics.jsonl"
     metrics.write_text("{not json\n")
     status = main(["results", str(out)])  # with plots: the curves read metrics.jsonl
     captured = capsys.readouterr()
@@ -186,8 +190,8 @@ def test_results_skip_corrupt_final_and_metrics(capsys, config_file, tmp_path):
         (["gradcheck", "--length", "0"], "--length must be a positive integer, got 0"),
         (["gradcheck", "--epsilon=-1e-3"], "--epsilon must be positive and finite, got -0.001"),
         (
-            ["gradcheck", "--eps-sweep", "x.png", "--eps-values", "1e-3", "nan"],
-            "--eps-values must be positive and finite, got nan",
+            ["gradcheck", "--epsilon-sweep", "x.png", "--epsilon-values", "1e-3", "nan"],
+            "--epsilon-values must be positive and finite, got nan",
         ),  # fmt: skip
         (["bench", "--repeats", "0"], "--repeats must be a positive integer, got 0"),
     ],
@@ -228,12 +232,13 @@ def test_batch_size_larger_than_training_set_via_cli(capsys, tmp_path):
     out = tmp_path / "out"
     status, err = train(capsys, write_config(tmp_path, n_train=8), out, "--seed", "1", "--batch-size", "1000")
     assert status == 0 and "--batch-size 1000 exceeds the 8 training examples; using 8" in err
-    assert json.loads((out / RUN / "config.json").read_text())["optim"]["batch_size"] == 8
+    assert json.loads((run_of(out) / "config.json").read_text())["optim"]["batch_size"] == 8
 
 
 def test_overwrite_resets_a_failed_record(capsys, config_file, tmp_path):
     out = tmp_path / "out"
-    (out / RUN).mkdir(parents=True)
-    (out / RUN / FAILED_FILE).write_text(json.dumps({"cause": "old"}))
     assert train(capsys, config_file, out, "--seed", "1")[0] == 0
-    assert not (out / RUN / FAILED_FILE).exists()
+    (run_of(out) / "final.json").unlink()  # an unfinished run folder that a failed run left its record in
+    (run_of(out) / FAILED_FILE).write_text(json.dumps({"cause": "old"}))
+    assert train(capsys, config_file, out, "--seed", "1")[0] == 0
+    assert not (run_of(out) / FAILED_FILE).exists()

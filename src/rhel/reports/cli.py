@@ -127,8 +127,8 @@ def _check_gradcheck_args(args: argparse.Namespace) -> None:
     _require(args.length is None or args.length >= 1, "--length", "a positive integer", args.length)
     _require(args.batch_size >= 1, "--batch-size", "a positive integer", args.batch_size)
     _require(args.epsilon is None or 0 < args.epsilon < math.inf, "--epsilon", "positive and finite", args.epsilon)
-    bad = [e for e in args.eps_values or () if not 0 < e < math.inf]
-    _require(not bad, "--eps-values", "positive and finite", ", ".join(map(str, bad)))
+    bad = [e for e in args.epsilon_values or () if not 0 < e < math.inf]
+    _require(not bad, "--epsilon-values", "positive and finite", ", ".join(map(str, bad)))
 
 
 def resolve_gradcheck_config(args: argparse.Namespace) -> TrainConfig:
@@ -152,9 +152,6 @@ def gradcheck_command(args: argparse.Namespace) -> int:
         config = resolve_gradcheck_config(args)
     except ConfigError as error:
         print(f"rhel gradcheck: {error}", file=sys.stderr)
-        return 2
-    if args.batch_size < 1:
-        print("rhel gradcheck: --batch-size must be >= 1", file=sys.stderr)
         return 2
     sweep = (args.epsilon_values or list(DEFAULT_SWEEP)) if args.epsilon_sweep else None
     estimators = [_METHOD_ESTIMATORS[name] for name in dict.fromkeys(args.gradient)]

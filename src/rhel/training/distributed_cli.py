@@ -23,9 +23,12 @@ def add_distributed_arguments(parser: argparse.ArgumentParser) -> None:
         "--parallel-seeds", action="store_true",
         help="run the seeds side by side, one group of devices per seed, instead of one after another",
     )  # fmt: skip
-    g.add_argument("--coordinator", metavar="HOST:PORT", help="address of process 0 of a multi-process run")
-    g.add_argument("--num-processes", type=int, metavar="N", help="processes (hosts) in the run")
-    g.add_argument("--process-id", type=int, metavar="I", help="this process's rank, 0..N-1 (0 writes the files)")
+    g.add_argument("--coordinator", metavar="HOST:PORT",
+                   help="address of process 0 of a multi-process run (default: none, or SLURM/MPI's)")  # fmt: skip
+    g.add_argument("--num-processes", type=int, metavar="N",
+                   help="processes (hosts) in the run (default: 1, or SLURM/MPI's)")  # fmt: skip
+    g.add_argument("--process-id", type=int, metavar="I",
+                   help="this process's rank, 0..N-1; 0 writes the files (default: 0, or SLURM/MPI's)")  # fmt: skip
     g.add_argument(
         "--coordinator-timeout", type=int, default=120, metavar="S",
         help="seconds to wait for the coordinator and the other processes (default 120)",
