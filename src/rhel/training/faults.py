@@ -104,10 +104,15 @@ def run_lock(run_dir: str | Path) -> Iterator[Path]:
 
 def holds_run_lock(train: F) -> F:
     """Decorate ``train(config, run_dir, ...)`` so that it runs under :func:`run_lock` of ``run_dir``; a stale
-    ``failed.json`` of an earlier attempt is removed once the lock is held."""
+    ``failed.json`` of an earlier attempt is removed once the lock is held. In a multi-process (``jax.distributed``)
+    run only process 0 takes the lock: the others share its folder and write nothing."""
 
     @functools.wraps(train)
     def locked(config, run_dir, *args, **kwargs):
+        import jax
+
+        if jax.process_index() != 0:  # a distributed run: process 0 owns (and alone writes) the folder
+            return train(config, run_dir, *args, **kwargs)
         with run_lock(run_dir) as folder:
             (folder / FAILED_FILE).unlink(missing_ok=True)
             return train(config, run_dir, *args, **kwargs)
