@@ -116,7 +116,10 @@ def check_energy_signature(
     dtype = jnp.result_type(*leaves) if leaves else jnp.result_type(float)
     x = jax.ShapeDtypeStruct((state_size,), dtype)
     if energy.separable:
-        terms = {"kinetic": lambda p: energy.kinetic(p, theta), "potential": lambda q: energy.potential(q, theta, drive)}
+        terms = {
+            "kinetic": lambda p: energy.kinetic(p, theta),
+            "potential": lambda q: energy.potential(q, theta, drive),
+        }
     else:
         terms = {"hamiltonian": lambda q: energy.hamiltonian(q, q, theta, drive)}
     for name, fn in terms.items():
@@ -218,4 +221,3 @@ def check_time_reversal(
             "RHEL's echoes would not carry the gradient."
         )
     return err
-

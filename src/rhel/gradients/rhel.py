@@ -99,7 +99,7 @@ class RHEL(AbstractGradient):
     - ``check``: what to do when the echoes do not return to the momentum-flipped initial state (the energy is not
       time-reversal invariant at the current parameters, so the gradient is wrong): ``"raise"`` (default, an
       error under ``jit`` whose message starts with ``ContractError``), ``"warn"`` (a
-      :class:`rhel.energies.ContractWarning`) or ``"off"``. Tolerances: :data:`rhel.gradients.numerics.RETURN_TOLERANCE`.
+      :class:`rhel.ContractWarning`) or ``"off"``. Tolerances: :data:`rhel.gradients.numerics.RETURN_TOLERANCE`.
     - ``resync_every``: re-synchronise the echoes every ``K`` steps (for chaotic energies or long float32 runs). The
       forward pass stores its state every ``K`` steps (memory ``O(L / K)`` states) and, when the echoes reach a
       stored step, their mean is moved onto the stored (momentum-flipped) forward state while their differences,

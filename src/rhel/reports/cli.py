@@ -36,6 +36,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     g.add_argument("--batch-size", type=int, default=4, help="examples in the batch (default 4)")
     g.add_argument("--epsilon", type=float, help="RHEL nudging strength (default: the core's default per precision)")
     g.add_argument("--estimator", nargs="+", choices=tuple(ESTIMATOR_METHODS), default=list(ESTIMATOR_METHODS))
+    g.add_argument("--resync-every", type=int, metavar="K",
+                   help="re-synchronise RHEL's echo every K steps (central and Richardson; see rhel.RHEL)")  # fmt: skip
     g.add_argument("--precision", nargs="+", choices=PRECISIONS, default=list(PRECISIONS))
     g.add_argument("--json", metavar="FILE", nargs="?", const="-",
                    help="write the report as JSON to FILE ('-' or no FILE: stdout, instead of the table)")  # fmt: skip
@@ -104,13 +106,16 @@ def gradcheck_command(args: argparse.Namespace) -> int:
     if args.batch_size < 1:
         print("rhel gradcheck: --batch-size must be >= 1", file=sys.stderr)
         return 2
+    if args.resync_every is not None and args.resync_every < 1:
+        print("rhel gradcheck: --resync-every must be >= 1 (or omitted)", file=sys.stderr)
+        return 2
     problem = make_problem(config, batch_size=args.batch_size)
     sweep = (args.eps_values or list(DEFAULT_SWEEP)) if args.eps_sweep else None
     print(f"rhel gradcheck: {config.model.unit} HSSM ({config.model.num_blocks} blocks, hidden {config.model.hidden}, "
           f"state {config.model.state_size}) on {config.data.name}, batch {problem.inputs.shape[0]} x length "
           f"{problem.inputs.shape[1]}", file=sys.stderr)  # fmt: skip
     report = run_gradcheck(problem, precisions=args.precision, estimators=args.estimator, epsilon=args.epsilon,
-                           sweep=sweep)  # fmt: skip
+                           sweep=sweep, resync_every=args.resync_every)  # fmt: skip
     _emit(report, args.json, format_table)
     _plot(plots.plot_alignment, report, args.plot)
     _plot(plots.plot_eps_sweep, report, args.eps_sweep)

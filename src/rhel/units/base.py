@@ -140,7 +140,8 @@ class AbstractHRU(eqx.Module):
                 f"{name} state0 must be (q0, p0) of shape ({n},) each (one sequence; vmap for batches), got shapes "
                 f"{tuple(q0.shape)} and {tuple(p0.shape)}"
             )
-        return check_finite(q0.astype(dtype), f"{name} state0 (q0)"), check_finite(p0.astype(dtype), f"{name} state0 (p0)")
+        q0 = check_finite(q0.astype(dtype), f"{name} state0 (q0)")
+        return q0, check_finite(p0.astype(dtype), f"{name} state0 (p0)")
 
 
 def _cast_tree(tree: Params, dtype: Any) -> Params:
