@@ -114,4 +114,3 @@ class EnergyHRU(AbstractHRU):
 
     def readout_matrix(self) -> Array:
         return self.readout
-
