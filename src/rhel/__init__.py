@@ -10,6 +10,7 @@ loads with :func:`load_run` (a model file with :func:`load_model`).
 from importlib.metadata import PackageNotFoundError, version
 
 from rhel.energies import ContractError as ContractError
+from rhel.energies import ContractWarning as ContractWarning
 from rhel.energies import Energy as Energy
 from rhel.energies import check_time_reversal as check_time_reversal
 from rhel.gradients import BPTT as BPTT
@@ -17,6 +18,7 @@ from rhel.gradients import ESTIMATORS as ESTIMATORS
 from rhel.gradients import RHEL as RHEL
 from rhel.gradients import AbstractGradient as AbstractGradient
 from rhel.gradients import CheckpointedBPTT as CheckpointedBPTT
+from rhel.gradients import EpsilonWarning as EpsilonWarning
 from rhel.gradients import default_epsilon as default_epsilon
 from rhel.training.artifacts import ModelFileError as ModelFileError
 from rhel.training.artifacts import TrainedModel as TrainedModel

@@ -39,6 +39,10 @@ class ContractError(ValueError):
     """An energy breaks the contract RHEL needs (separable where required, time-reversal invariant, finite)."""
 
 
+class ContractWarning(UserWarning):
+    """RHEL's echo found the contract broken at run time (``RHEL(check="warn")``): the gradient is wrong."""
+
+
 @dataclasses.dataclass(frozen=True)
 class Energy:
     """The static description of a Hamiltonian (hashable: functions compare by identity).
@@ -83,6 +87,56 @@ class Energy:
         if self.hamiltonian is not None:
             return self.hamiltonian(q, p, theta, f)
         return self.kinetic(p, theta) + self.potential(q, theta, f)
+
+
+_SIGNATURES = {"kinetic": "kinetic(p, theta)", "potential": "potential(q, theta, f)",
+               "hamiltonian": "hamiltonian(q, p, theta, f)"}  # fmt: skip
+
+
+def check_energy_signature(
+    energy: Energy,
+    theta: Params,
+    drive: Array,
+    state_size: int,
+    *,
+    label: str,
+    signatures: dict[str, str] | None = None,
+) -> None:
+    """Trace each function of ``energy`` once (``jax.eval_shape``, nothing is computed) on a state of ``state_size``
+    positions and the drive of one step; raise :class:`ContractError` naming the function if it fails or does not
+    return a scalar.
+
+    **Arguments:**
+
+    - ``energy``, ``theta``, ``drive``, ``state_size``: the energy, its parameters, one step's drive, the positions.
+    - ``label``: how messages name the model; ``signatures``: how they write each function (default ``_SIGNATURES``).
+    """
+    signatures = {**_SIGNATURES, **(signatures or {})}
+    leaves = jax.tree_util.tree_leaves(theta)
+    dtype = jnp.result_type(*leaves) if leaves else jnp.result_type(float)
+    x = jax.ShapeDtypeStruct((state_size,), dtype)
+    if energy.separable:
+        terms = {
+            "kinetic": lambda p: energy.kinetic(p, theta),
+            "potential": lambda q: energy.potential(q, theta, drive),
+        }
+    else:
+        terms = {"hamiltonian": lambda q: energy.hamiltonian(q, q, theta, drive)}
+    for name, fn in terms.items():
+        sig = signatures[name]
+        try:
+            out = jax.eval_shape(fn, x)
+        except Exception as err:  # noqa: BLE001 - any failure of the user's function is reported the same way
+            first = str(err).strip().splitlines()[0] if str(err).strip() else ""
+            raise ContractError(
+                f"{label}: the energy function {sig} failed on a state of shape ({state_size},): "
+                f"{type(err).__name__}: {first[:200]}; check its arguments"
+            ) from err
+        if getattr(out, "shape", None) != ():
+            raise ContractError(
+                f"{label}: the energy function {sig} must return a scalar, got shape {getattr(out, 'shape', out)}; "
+                "sum over the coordinates (e.g. jnp.sum(...))"
+            )
 
 
 def check_time_reversal(
@@ -136,6 +190,7 @@ def check_time_reversal(
         fs = us if b is None else us @ b.T.astype(dtype)
         f, fs = fs[0], fs[:steps]
     rtol = 1e3 * float(jnp.finfo(dtype).eps) if rtol is None else rtol
+    check_energy_signature(energy, theta, f, n, label=label, signatures=getattr(model, "energy_signatures", None))
     q0 = scale * jax.random.normal(kq, (n,), dtype)
     p0 = scale * jax.random.normal(kp, (n,), dtype)
 
@@ -166,4 +221,3 @@ def check_time_reversal(
             "RHEL's echoes would not carry the gradient."
         )
     return err
-

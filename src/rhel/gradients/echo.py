@@ -116,6 +116,7 @@ def echo(
     prepare: Callable | None = None,
     block: Callable | None = None,
     block_init: PyTree = None,
+    anchor: Callable | None = None,
 ) -> tuple[Array, Array, Params, PyTree, PyTree]:
     """Run the echoes nudged by ``eps_e`` from ``final_state`` over the blocks ``xs``, replayed in reverse.
 
@@ -133,6 +134,8 @@ def echo(
     - ``block``: ``(carry, xs_block, outs) -> (carry, y)`` run after each block on its outputs ``(chunk, E, ...)``;
       without it the outputs themselves are returned.
     - ``block_init``: the initial carry of ``block``.
+    - ``anchor``: ``(carry, q, p, xs_block) -> (carry, q, p)`` run after ``block`` at the start state of each block
+      (where the echoes are once they have replayed it): re-synchronises the echoes (``RHEL(resync_every=K)``).
 
     Returns ``(q_e, p_e, acc_e, block_carry, ys)``: where the echoes end, their accumulated rules (leading axis
     ``E``), the block carry and the stacked block outputs (forward order).
@@ -172,6 +175,8 @@ def echo(
         if block is None:
             return (q, p, acc, block_carry), outs
         block_carry, y = block(block_carry, xs_block, outs)
+        if anchor is not None:
+            block_carry, q, p = anchor(block_carry, q, p, xs_block)
         return (q, p, acc, block_carry), y
 
     if theta_per_echo:

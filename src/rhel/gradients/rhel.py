@@ -44,6 +44,7 @@ from rhel.gradients.echo import (
     initial_state_gradient,
     weighted,
 )
+from rhel.gradients.numerics import CHECK_MODES, check_epsilon, echo_return_check, echo_return_error
 from rhel.integrators import leapfrog_step
 
 #: Default nudges (relative, in state units) measured with ``rhel gradcheck --eps-sweep`` on the nonlinear HSSM
@@ -95,12 +96,28 @@ class RHEL(AbstractGradient):
       and the official code's convention, where a loss scale multiplies the effective nudge).
     - ``chunk``: the echo processes the sequence in blocks of this many steps (block-wise matrix products for the
       drive and read-out gradients); memory of the echo is ``O(chunk)`` besides the input gradient.
+    - ``check``: what to do when the echoes do not return to the momentum-flipped initial state (the energy is not
+      time-reversal invariant at the current parameters, so the gradient is wrong): ``"raise"`` (default, an
+      error under ``jit`` whose message starts with ``ContractError``), ``"warn"`` (a
+      :class:`rhel.ContractWarning`) or ``"off"``. Tolerances: :data:`rhel.gradients.numerics.RETURN_TOLERANCE`.
+    - ``resync_every``: re-synchronise the echoes every ``K`` steps (for chaotic energies or long float32 runs). The
+      forward pass stores its state every ``K`` steps (memory ``O(L / K)`` states) and, when the echoes reach a
+      stored step, their mean is moved onto the stored (momentum-flipped) forward state while their differences,
+      which carry the gradient, are kept. Symmetric estimators only (central, Richardson); the echo then runs in
+      blocks of ``K`` steps (``chunk`` is ignored) and the forward pass uses the sequential scan.
+
+    A concrete relative ``epsilon`` outside the accurate range of the computation's dtype
+    (:func:`rhel.gradients.numerics.accurate_epsilon_range`: ``[100 machine_eps, 1]``, float64 ``[2.2e-14, 1]``,
+    float32 ``[1.2e-5, 1]``, no upper bound for central/Richardson on linear HRUs) warns
+    (:class:`rhel.EpsilonWarning`) when the unit is called.
     """
 
     epsilon: float | Array | None = None
     estimator: Literal["central", "one_sided", "richardson"] = eqx.field(default="central", static=True)
     relative: bool = eqx.field(default=True, static=True)
     chunk: int = eqx.field(default=256, static=True)
+    check: Literal["raise", "warn", "off"] = eqx.field(default="raise", static=True)
+    resync_every: int | None = eqx.field(default=None, static=True)
 
     def __check_init__(self):
         get_estimator(self.estimator)
@@ -114,6 +131,15 @@ class RHEL(AbstractGradient):
                 )
         if not isinstance(self.chunk, int) or self.chunk < 1:
             raise ValueError(f"RHEL chunk must be a positive integer, got {self.chunk!r}")
+        if self.check not in CHECK_MODES:
+            raise ValueError(f"RHEL check must be one of {CHECK_MODES}, got {self.check!r}")
+        k = self.resync_every
+        if k is not None and (isinstance(k, bool) or not isinstance(k, int) or k < 1):
+            raise ValueError(f"RHEL resync_every must be a positive integer (or None), got {k!r}")
+        if k is not None and ESTIMATORS[self.estimator].forward_weight != 0.0:
+            raise ValueError(
+                f"RHEL resync_every needs a symmetric estimator ('central' or 'richardson'), got {self.estimator!r}"
+            )
 
     def epsilon_for(self, dtype: Any, *, quadratic: bool = False) -> float | Array:
         """The nudging strength used for computations in ``dtype`` (``quadratic``: a linear HRU's energy)."""
@@ -133,8 +159,14 @@ class RHEL(AbstractGradient):
         *,
         scan: str,
     ) -> Float[Array, "L o"]:
-        eps = self.epsilon_for(us.dtype, quadratic=energy.linear_coefficients is not None)
-        cfg = _EchoConfig(energy, ESTIMATORS[self.estimator], self.relative, self.chunk, scan)
+        quadratic = energy.linear_coefficients is not None
+        est = ESTIMATORS[self.estimator]
+        eps = self.epsilon_for(us.dtype, quadratic=quadratic)
+        if self.relative and self.epsilon is not None:
+            check_epsilon(eps, us.dtype, exact_for_any=quadratic and est.forward_weight == 0.0)
+        chunk = self.chunk if self.resync_every is None else self.resync_every
+        scan = scan if self.resync_every is None else "sequential"
+        cfg = _EchoConfig(energy, est, self.relative, chunk, scan, self.check, self.resync_every is not None)
         return _rhel_solve(cfg, theta, drive, readout, us, q0, p0, jnp.asarray(eps, us.dtype))
 
 
@@ -145,6 +177,8 @@ class _EchoConfig:
     relative: bool
     chunk: int
     scan: str
+    check: str = "raise"
+    resync: bool = False
 
 
 def _zeros_like(tree):
@@ -201,19 +235,35 @@ def _forward_with_rule(cfg: _EchoConfig, theta, drive, readout, us, q0, p0):
     )
 
 
+def _forward_with_anchors(cfg: _EchoConfig, theta, drive, readout, us, q0, p0):
+    """The forward pass in blocks of ``cfg.chunk`` steps that also returns the state at the start of each block."""
+    length = us.shape[0]
+
+    def block(state, u_block):
+        ys, new_state = forward(cfg.energy, theta, drive, readout, u_block, *state)
+        return new_state, (ys, state)
+
+    (qK, pK), (ys, anchors) = jax.lax.scan(block, (q0, p0), pad_to_chunks(us, min(cfg.chunk, length)))
+    return ys.reshape(-1, ys.shape[-1])[:length], (qK, pK), anchors
+
+
 def _rhel_fwd(cfg: _EchoConfig, theta, drive, readout, us, q0, p0, epsilon):
+    anchors = None
     if cfg.estimator.forward_weight != 0.0:
         ys, (qK, pK), acc0, drive0, du0 = _forward_with_rule(cfg, theta, drive, readout, us, q0, p0)
         extra = (acc0, drive0, du0)
+    elif cfg.resync:
+        ys, (qK, pK), anchors = _forward_with_anchors(cfg, theta, drive, readout, us, q0, p0)
+        extra = None
     else:
         scan = cfg.scan if cfg.energy.linear_coefficients is not None else "sequential"
         ys, (qK, pK) = forward(cfg.energy, theta, drive, readout, us, q0, p0, chunk=cfg.chunk, scan=scan)
         extra = None
-    return ys, (theta, drive, readout, us, q0, p0, qK, pK, extra, epsilon)
+    return ys, (theta, drive, readout, us, q0, p0, qK, pK, extra, anchors, epsilon)
 
 
 def _rhel_bwd(cfg: _EchoConfig, residuals, ybar):
-    theta, drive, readout, us, q0, p0, qK, pK, extra, epsilon = residuals
+    theta, drive, readout, us, q0, p0, qK, pK, extra, anchors, epsilon = residuals
     epsilon = eqx.error_if(
         epsilon, ~(jnp.isfinite(epsilon) & (epsilon > 0)), "RHEL epsilon must be positive and finite"
     )
@@ -245,27 +295,47 @@ def _rhel_bwd(cfg: _EchoConfig, residuals, ybar):
         return q, p, g_theta, g_f
 
     def prepare(xs):  # the drives and momentum nudges of a block: one matrix product each
-        u_block, _, ynudge_block = xs
+        u_block, _, ynudge_block, _ = xs
         return drive_sequence(drive, u_block), ynudge_block @ readout
 
     def combine(weights, x):  # sum over the echo axis (axis 1 of a block) with the estimator's weights
         return jnp.sum(weights.reshape(1, -1, *([1] * (x.ndim - 2))) * x, axis=1)
 
     def block(carry, xs, outs):
-        acc_drive, acc_readout = carry
-        u_block, ybar_block, _ = xs
+        acc_drive, acc_readout, err = carry
+        u_block, ybar_block, _, _ = xs
         q_start, g_f = outs  # the echo's state before each step: its reconstruction is the forward state
         q_rec, g_f = combine(r_e, q_start), combine(a_e, g_f)
         d_drive, du = _drive_vjp(drive, u_block, g_f)
-        return (_add(acc_drive, d_drive), acc_readout + ybar_block.T @ q_rec), du
+        return (_add(acc_drive, d_drive), acc_readout + ybar_block.T @ q_rec, err), du
+
+    # the size the echoes' return error is measured against
+    size = 1.0 + jnp.max(jnp.abs(jnp.concatenate([q0, p0, qK, pK])))
+
+    def anchor(carry, q, p, xs):  # re-synchronise: the echoes' mean onto the flipped forward state, differences kept
+        *rest, err = carry
+        q_fwd, p_fwd = xs[3]
+        mean_q, mean_p = r_e @ q, r_e @ p
+        err = jnp.maximum(err, echo_return_error(mean_q, mean_p, q_fwd, p_fwd, size))
+        return (*rest, err), q + (q_fwd - mean_q), p + (-p_fwd - mean_p)
 
     nudge = Nudge(start=readout.T @ y_flat[-1], impulse=lambda e, x: e * x[1])
-    q, p, acc_e, (acc_drive, d_readout), du = echo(
-        step, theta, (qK, pK), eps_e, (u_blocks, ybar_blocks, ynudge_blocks), nudge=nudge,
+    q, p, acc_e, (acc_drive, d_readout, err), du = echo(
+        step, theta, (qK, pK), eps_e, (u_blocks, ybar_blocks, ynudge_blocks, anchors), nudge=nudge,
         emit=lambda q_start, q1, p1, g_f, acc: (q_start, g_f), prepare=prepare, block=block,
-        block_init=(_zeros_like(drive), jnp.zeros_like(readout)),
+        block_init=(_zeros_like(drive), jnp.zeros_like(readout), jnp.zeros((), dtype)),
+        anchor=anchor if cfg.resync else None,
     )  # fmt: skip
     du = du.reshape(-1, du.shape[-1])[:length]
+    # where the echoes end: their mean near (q0, -p0) (the un-nudged term of the one-sided estimator ends there)
+    err = jnp.maximum(err, echo_return_error(r_e @ q, r_e @ p, q0, p0, size))
+    # the nudges move the echoes' mean by O(spread^order) (order 1: a lone nudged echo, the one-sided estimator):
+    # allow 10 times that, so that the check measures the contract, not the nudge
+    if est.forward_weight != 0.0:
+        spread = jnp.abs(eps) * jnp.sum(jnp.max(jnp.abs(ybar @ readout), axis=-1)) / size
+    else:
+        spread = jnp.maximum(jnp.max(jnp.abs(q - r_e @ q)), jnp.max(jnp.abs(p - r_e @ p))) / size
+    err = jnp.maximum(err - 10.0 * spread**est.order, 0.0)
 
     # dL/dtheta = -(finite difference of dH_1/2/dtheta) / eps (Eq. 14 with the step folded into H), with the
     # estimator's eps = 0 term accumulated by the forward pass (one-sided)
@@ -276,6 +346,10 @@ def _rhel_bwd(cfg: _EchoConfig, residuals, ybar):
     du = difference_quotient(eps, du, du0, fw)
     dq0, dp0 = initial_state_gradient(a_e, eps, q, p, (q0, p0), fw)
     grads = (d_theta, d_drive, d_readout, du, dq0, dp0, jnp.zeros_like(epsilon))
+    # a sequence without loss (a zero cotangent, e.g. a masked one) gets exactly zero gradient, not rounding / eps
+    nudged = jnp.any(ybar != 0)
+    grads = jax.tree_util.tree_map(lambda g: jnp.where(nudged, g, jnp.zeros_like(g)), grads)
+    grads = echo_return_check(grads, err, dtype, cfg.check)
     finite = jnp.all(jnp.asarray([jnp.all(jnp.isfinite(g)) for g in jax.tree_util.tree_leaves(grads)]))
     return eqx.error_if(
         grads,

@@ -52,6 +52,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     g.add_argument("--epsilon", type=float, help="RHEL nudging strength (default: the core's default per precision)")
     add_gradient_option(g, RHEL_METHODS, default=RHEL_METHODS, what="RHEL method(s) compared with BPTT")
     deprecated_alias(g, "--estimator", "--gradient", type=lambda e: ESTIMATOR_METHODS.get(e, e))
+    g.add_argument("--resync-every", type=int, metavar="K",
+                   help="re-synchronise RHEL's echo every K steps (central and Richardson; see rhel.RHEL) "
+                   "(default: none)")  # fmt: skip
     g.add_argument("--precision", nargs="+", choices=PRECISIONS, default=list(PRECISIONS),
                    help=f"precision(s) to compare in (default: {' '.join(PRECISIONS)})")  # fmt: skip
     g.add_argument("--json", metavar="FILE", nargs="?", const="-",
@@ -127,6 +130,8 @@ def _check_gradcheck_args(args: argparse.Namespace) -> None:
     _require(args.length is None or args.length >= 1, "--length", "a positive integer", args.length)
     _require(args.batch_size >= 1, "--batch-size", "a positive integer", args.batch_size)
     _require(args.epsilon is None or 0 < args.epsilon < math.inf, "--epsilon", "positive and finite", args.epsilon)
+    _require(args.resync_every is None or args.resync_every >= 1, "--resync-every", "a positive integer",
+             args.resync_every)  # fmt: skip
     bad = [e for e in args.epsilon_values or () if not 0 < e < math.inf]
     _require(not bad, "--epsilon-values", "positive and finite", ", ".join(map(str, bad)))
 
@@ -164,7 +169,7 @@ def gradcheck_command(args: argparse.Namespace) -> int:
               f"{problem.inputs.shape[0]} x length {problem.inputs.shape[1]}, seed {seed}",
               file=sys.stderr)  # fmt: skip
         report = run_gradcheck(problem, precisions=args.precision, estimators=estimators, epsilon=args.epsilon,
-                               sweep=sweep)  # fmt: skip
+                               sweep=sweep, resync_every=args.resync_every)  # fmt: skip
         reports.append(report)
         suffix = f"-seed{seed}" if len(seeds) > 1 else ""
         if args.json != "-":

@@ -134,8 +134,11 @@ def make_problem(
 _GRAD_FNS: dict[Any, Any] = {}
 
 
-def gradients(problem: Problem, precision: str, method: str, epsilon: float | None = None) -> list[tuple]:
-    """``[(block, parameter, gradient array)]`` of the batch loss for one method name (``bptt``, ``rhel``, ...)."""
+def gradients(
+    problem: Problem, precision: str, method: str, epsilon: float | None = None, resync_every: int | None = None
+) -> list[tuple]:
+    """``[(block, parameter, gradient array)]`` of the batch loss for one method name (``bptt``, ``rhel``, ...);
+    ``resync_every`` re-synchronises RHEL's echo (symmetric estimators; ignored by the others)."""
     import jax
     import jax.numpy as jnp
 
@@ -144,6 +147,8 @@ def gradients(problem: Problem, precision: str, method: str, epsilon: float | No
     model, state, inputs, targets, mask = problem.at(precision)
     # eps travels as an array argument: one compilation serves every eps of a sweep
     gradient = make_gradient(method, None if epsilon is None else jnp.asarray(epsilon, inputs.dtype))
+    if resync_every is not None and getattr(gradient, "estimator", "one_sided") != "one_sided":
+        gradient = dataclasses.replace(gradient, resync_every=resync_every)
     key = jax.random.PRNGKey(problem.seed + 1)  # dropout mask: the same for every method
     if method not in _GRAD_FNS:
 
@@ -180,6 +185,7 @@ def run_gradcheck(
     estimators: Sequence[str] = tuple(ESTIMATOR_METHODS),
     epsilon: float | None = None,
     sweep: Sequence[float] | None = None,
+    resync_every: int | None = None,
 ) -> dict[str, Any]:
     """The full comparison as a JSON-ready dict (schema ``rhel.gradcheck/1``, documented in docs/reports.md)."""
     from rhel.training.config import config_to_dict
@@ -193,7 +199,7 @@ def run_gradcheck(
             method = ESTIMATOR_METHODS[estimator]
             # explicit eps (the default's value when None): the sweep's default point reuses this compilation
             eps_used[precision][estimator] = effective_epsilon(problem, precision, estimator, epsilon)
-            rhel = gradients(problem, precision, method, eps_used[precision][estimator])
+            rhel = gradients(problem, precision, method, eps_used[precision][estimator], resync_every)
             rows = []
             for (block, param, g), (_, _, ref) in zip(rhel, reference, strict=True):
                 row = {"precision": precision, "estimator": estimator, "block": block, "param": param,
@@ -217,7 +223,7 @@ def run_gradcheck(
                 default = effective_epsilon(problem, precision, estimator, None)
                 for eps in sorted({*map(float, sweep), default}):
                     same = eps == eps_used[precision][estimator]
-                    grads = rhel if same else gradients(problem, precision, method, eps)
+                    grads = rhel if same else gradients(problem, precision, method, eps, resync_every)
                     total = _global(grads, reference)
                     sweep_rows.append({"precision": precision, "estimator": estimator, "epsilon": eps,
                                        "rel_error": total["rel_error"], "cosine": total["cosine"],
@@ -237,6 +243,7 @@ def run_gradcheck(
         "precisions": list(precisions),
         "estimators": list(estimators),
         "epsilon": eps_used,
+        "resync_every": resync_every,
         "results": clean(results),
         "summary": clean(summary),
         "eps_sweep": clean(sweep_rows) if sweep else None,

@@ -16,6 +16,7 @@ from rhel.energies import Energy
 from rhel.gradients._core import resolve_scan
 from rhel.gradients.base import AbstractGradient
 from rhel.gradients.bptt import BPTT
+from rhel.gradients.numerics import guard_cotangent
 
 
 def check_sizes(owner: str, **sizes: int) -> None:
@@ -118,9 +119,29 @@ class AbstractHRU(eqx.Module):
             drive = check_finite(drive.astype(u.dtype), f"{type(self).__name__} drive matrix B")
         readout = check_finite(readout.astype(u.dtype), f"{type(self).__name__} read-out matrix C")
         theta = _cast_tree(theta, u.dtype)
-        q0, p0 = self.initial_state(u.dtype) if state0 is None else state0
+        q0, p0 = self.initial_state(u.dtype) if state0 is None else self._check_state0(state0, u.dtype)
         ys = gradient.solve(self.energy, theta, drive, readout, u, q0, p0, scan=resolve_scan(self.scan))
-        return ys + self.skip(u)
+        ys = eqx.error_if(
+            ys,
+            ~jnp.all(jnp.isfinite(ys)),
+            f"the forward pass of {type(self).__name__} diverged (non-finite outputs): its step size `step` is "
+            "unstable for these parameters and inputs; use a smaller step",
+        )
+        return guard_cotangent(ys + self.skip(u), type(self).__name__)
+
+    def _check_state0(self, state0: Any, dtype: Any) -> tuple[Array, Array]:
+        """``state0`` as two finite arrays of shape ``(state_size,)`` in ``dtype``; a one-line error otherwise."""
+        name, n = type(self).__name__, self.state_size
+        if not (isinstance(state0, (tuple, list)) and len(state0) == 2):
+            raise TypeError(f"{name} state0 must be a pair (q0, p0) of arrays of shape ({n},), got {type(state0)}")
+        q0, p0 = (jnp.asarray(x) for x in state0)
+        if q0.shape != (n,) or p0.shape != (n,):
+            raise ValueError(
+                f"{name} state0 must be (q0, p0) of shape ({n},) each (one sequence; vmap for batches), got shapes "
+                f"{tuple(q0.shape)} and {tuple(p0.shape)}"
+            )
+        q0 = check_finite(q0.astype(dtype), f"{name} state0 (q0)")
+        return q0, check_finite(p0.astype(dtype), f"{name} state0 (p0)")
 
 
 def _cast_tree(tree: Params, dtype: Any) -> Params:

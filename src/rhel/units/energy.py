@@ -12,7 +12,7 @@ import jax.numpy as jnp
 from jaxtyping import Array, PRNGKeyArray
 
 from rhel._custom_types import Params
-from rhel.energies import Energy, check_time_reversal
+from rhel.energies import Energy, check_energy_signature, check_time_reversal
 from rhel.units.base import AbstractHRU, check_sizes, initial_log_step, step_size
 
 
@@ -93,6 +93,13 @@ class EnergyHRU(AbstractHRU):
         self.readout = readout
         if check:
             check_time_reversal(self, key=kc)
+        else:
+            theta = self.energy_params()
+            check_energy_signature(self.energy, theta, jnp.zeros((in_size,), dtype), state_size, label="EnergyHRU",
+                                   signatures=self.energy_signatures)  # fmt: skip
+
+    #: How error messages write the user's functions.
+    energy_signatures = {"kinetic": "kinetic(p, params)", "potential": "potential(q, params, u)"}
 
     @property
     def state_size(self) -> int:
@@ -107,4 +114,3 @@ class EnergyHRU(AbstractHRU):
 
     def readout_matrix(self) -> Array:
         return self.readout
-
