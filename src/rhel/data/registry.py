@@ -191,7 +191,8 @@ def _check_options(
     unknown = sorted(set(options) - valid)
     if unknown:
         raise DataError(
-            f"unknown option(s) {unknown} for {what} ([data.options] in a config); valid: {', '.join(sorted(valid))}"
+            f"unknown option(s) {unknown} for {what} ([data.options] in a config); valid: "
+            f"{', '.join(sorted(valid)) or 'none (this dataset takes no options)'}"
         )
 
 
