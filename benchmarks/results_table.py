@@ -134,8 +134,11 @@ def nn_baseline(name: str, results: Path, runs: list[dict]) -> Reference | None:
     ``None`` when the config has no runs yet (their ``config.json`` says where the data are).
     """
     cache = results / name / "nn_baseline.json"
-    if cache.is_file():
-        values = json.loads(cache.read_text())["accuracy"]
+    config = load_config(f"datasets/{name}")
+    key = {"seeds": list(config.seeds), "data": {"name": config.data.name, "options": config.data.options}}
+    cached = json.loads(cache.read_text()) if cache.is_file() else {}
+    if {k: cached.get(k) for k in key} == key:
+        values = cached["accuracy"]
     elif runs:
         import dataclasses
 
@@ -143,9 +146,8 @@ def nn_baseline(name: str, results: Path, runs: list[dict]) -> Reference | None:
 
         from rhel.training.loop import load_dataset
 
-        config = load_config(f"datasets/{name}")
-        config_dir = json.loads((Path(runs[0]["run_dir"]) / "config.json").read_text())["data"]["data_dir"]
-        config = dataclasses.replace(config, data=dataclasses.replace(config.data, data_dir=config_dir))
+        data_dir = json.loads((Path(runs[0]["run_dir"]) / "config.json").read_text())["data"]["data_dir"]
+        config = dataclasses.replace(config, data=dataclasses.replace(config.data, data_dir=data_dir))
         values = []
         for seed in config.seeds:
             data = load_dataset(config, seed)
@@ -155,7 +157,7 @@ def nn_baseline(name: str, results: Path, runs: list[dict]) -> Reference | None:
             pool = pool.astype(np.float64)
             dist = (queries**2).sum(1)[:, None] + (pool**2).sum(1)[None, :] - 2 * queries @ pool.T
             values.append(float(np.mean(labels[np.argmin(dist, axis=1)] == data.test.targets)))
-        cache.write_text(json.dumps({"seeds": list(config.seeds), "accuracy": values}, indent=2) + "\n")
+        cache.write_text(json.dumps({**key, "accuracy": values}, indent=2) + "\n")
     else:
         return None
     return Reference("1-NN ED (computed)", round(100 * sum(values) / len(values), 2), "computed")
