@@ -220,6 +220,7 @@ def build(results: Path, out_dir: Path = ROOT) -> str:
         "initialisation, batches and dropout masks per seed. `RHEL − BPTT` is the difference of the means in units of",
         "the larger of the two stds. `vs ref.` compares the worse of the two means with each published reference.",
         "Wall time is the mean per run (training + evaluations, one CPU core).",
+        "Linear HSSM rows only so far: the nonlinear configs (`datasets/*-nonlinear`) are not budgeted or run yet.",
         "",
         "| dataset (config) | length | classes | reference (test acc. %) | BPTT | RHEL | RHEL − BPTT | vs ref. "
         "| wall time / run (BPTT, RHEL) |",
