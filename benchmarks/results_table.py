@@ -95,6 +95,13 @@ NOTES: dict[str, str] = {
         "benchmarks/results/discarded/delhi-eeg-linear-lr3e-3/; every config now uses lr 1e-3 (cosine), which ran 400 "
         "steps without a spike."
     ),
+    "handmovementdirection-linear": (
+        "The budgeted config overfits at once: training accuracy reaches 100% by step 200 while validation accuracy "
+        "stays at 12-29% (24 validation cases), so the best validation evaluation is step 50 and the test metric is "
+        "near chance. RHEL and BPTT follow the same curve (seed 0: equal training losses to two decimals at every "
+        "evaluation), so this is the config, not the gradient. Next: validation-only checks of dropout 0.2-0.3, "
+        "hidden 32 and fewer steps."
+    ),
     "rock-linear": (
         "20 TRAIN series, so the validation split holds 3 and early stopping is nearly blind; the archive's 1-NN ED "
         "(84%) beats its full-window DTW (60%) on this problem."
