@@ -1,0 +1,305 @@
+"""Build RESULTS.md from the run folders that ``benchmarks/results_study.sh`` writes under ``benchmarks/results/``.
+
+    python benchmarks/results_table.py [--results DIR] [--out FILE]
+
+One row per study config (dataset × unit): the published reference, BPTT and RHEL test accuracy (mean ± population
+std over the seeds, taken at the best validation evaluation), RHEL − BPTT in units of the larger std, and the wall
+time per run. The reference numbers below are copied from the cited sources; "not found" means no number was found
+offline, never a guess.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "src"))
+
+from rhel.data import dataset_info  # noqa: E402
+from rhel.training.config import load_config  # noqa: E402
+from rhel.training.results import aggregate, find_runs  # noqa: E402
+
+UCR_SUMMARY = (
+    "UCR Time Series Classification Archive (2018), DataSummary.csv, 1-NN error rates on the official TEST split "
+    "(Dau et al., 'The UCR Time Series Archive', IEEE/CAA J. Autom. Sinica 6(6), 2019; "
+    "https://www.cs.ucr.edu/~eamonn/time_series_data_2018/); accuracy = 1 - error"
+)
+IRNN = (
+    "Le, Jaitly & Hinton (2015), 'A Simple Way to Initialize Recurrent Networks of Rectified Linear Units', "
+    "arXiv:1504.00941, pixel-by-pixel MNIST: IRNN 97% / LSTM 65% (sMNIST), IRNN 82% / LSTM 36% (psMNIST)"
+)
+UEA = (
+    "Bagnall et al. (2018), 'The UEA multivariate time series classification archive, 2018', arXiv:1811.00075 "
+    "(1-NN ED / DTW_I / DTW_D benchmark table): number not found offline"
+)
+
+
+@dataclass(frozen=True)
+class Reference:
+    """A published test accuracy (in %, ``None``: not found) and where it comes from (a key of ``SOURCES``)."""
+
+    label: str
+    accuracy: float | None
+    source: str
+
+
+COMPUTED = (
+    "computed here by benchmarks/results_table.py: 1-nearest-neighbour with Euclidean distance on the same inputs and "
+    "splits as the runs (train + validation as the reference set, the test split as queries), mean over the seeds; a "
+    "floor to beat where no published number was found, not a published result"
+)
+SOURCES = {"ucr": UCR_SUMMARY, "irnn": IRNN, "uea": UEA, "computed": COMPUTED}
+
+
+def _ucr(ed_error: float, dtw_error: float) -> tuple[Reference, ...]:
+    # DataSummary.csv columns "ED (w=0)" and "DTW (w=100)" (full-window DTW), as error rates
+    return (
+        Reference("1-NN DTW", round(100 * (1 - dtw_error), 2), "ucr"),
+        Reference("1-NN ED", round(100 * (1 - ed_error), 2), "ucr"),
+    )
+
+
+#: Study configs (``datasets/<name>``), in the order of the table, with their published references.
+STUDY: dict[str, tuple[Reference, ...]] = {
+    "delhi-eeg-linear": (Reference("not found", None, ""),),
+    "handmovementdirection-linear": (Reference("1-NN DTW_D", None, "uea"),),
+    "worms-linear": _ucr(0.5455, 0.4156),
+    "rock-linear": _ucr(0.16, 0.40),
+    "acsf1-linear": _ucr(0.46, 0.36),
+    "pigairwaypressure-linear": _ucr(0.9423, 0.8942),
+    "pigartpressure-linear": _ucr(0.875, 0.7548),
+    "pigcvp-linear": _ucr(0.9183, 0.8462),
+    "eoghorizontalsignal-linear": _ucr(0.5829, 0.4972),
+    "bonn-eeg-linear": (Reference("not found", None, ""),),
+    "fsdd-linear": (Reference("not found", None, ""),),
+    "smnist-linear": (Reference("IRNN", 97.0, "irnn"), Reference("LSTM", 65.0, "irnn")),
+    "psmnist-linear": (Reference("IRNN", 82.0, "irnn"), Reference("LSTM", 36.0, "irnn")),
+}
+
+#: Rows without a published number get a computed 1-NN ED floor on their own splits (cached in ``nn_baseline.json``).
+COMPUTED_NN = ("delhi-eeg-linear", "handmovementdirection-linear", "bonn-eeg-linear", "fsdd-linear")
+
+#: Per-row notes (evidence for a row that misses its reference, or a protocol detail).
+NOTES: dict[str, str] = {
+    "delhi-eeg-linear": (
+        "A first study pass with lr 3e-3 (cosine) gave RHEL 86.4% vs BPTT 59.1% on seed 0. Not a gradient "
+        "difference: the BPTT run diverged at step 225 (train loss 0.35 → 14.6, validation 87% → 43%) and its test "
+        "metric was taken at step 125, where 22 validation segments picked a poor test point; the RHEL run, from the "
+        "same initialisation and batches, did not spike. Those runs are kept in "
+        "benchmarks/results/discarded/delhi-eeg-linear-lr3e-3/; every config now uses lr 1e-3 (cosine), which ran 400 "
+        "steps without a spike."
+    ),
+    "handmovementdirection-linear": (
+        "The budgeted config overfits fast: on seed 0 training accuracy reaches 100% by step 200 while validation "
+        "accuracy stays at 12-29% (24 validation cases), so early stopping picks step 50 and the test metric is "
+        "20%; seeds 1 and 2 reach 35-42%. RHEL and BPTT follow the same curves (seed 0: equal training losses to two "
+        "decimals at every evaluation), so the spread is the config and the tiny validation set, not the gradient. "
+        "Next: validation-only checks of dropout 0.2-0.3, hidden 32 and fewer steps."
+    ),
+    "rock-linear": (
+        "20 TRAIN series, so the validation split holds 3 and early stopping is nearly blind; the archive's 1-NN ED "
+        "(84%) beats its full-window DTW (60%) on this problem."
+    ),
+    "pigairwaypressure-linear": (
+        "52 classes with 2 TRAIN series each: carving 15% out as validation leaves 16 classes with one training "
+        "series (the same holds for PigArtPressure and PigCVP)."
+    ),
+    "smnist-linear": (
+        "1,000 steps of batch 32 is about half an epoch, far less training than behind the published numbers; "
+        "the row measures RHEL against BPTT under a fixed small budget, not the model's ceiling (same for psMNIST)."
+    ),
+}
+
+
+def machine() -> str:
+    """The machine in one line: platform, CPU model, core count, memory."""
+    cpu = platform.processor() or "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    memory = "unknown memory"
+    try:
+        memory = f"{os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30:.0f} GiB RAM"
+    except (ValueError, OSError, AttributeError):
+        pass
+    return f"{platform.platform()}, {cpu}, {os.cpu_count()} logical cores, {memory}"
+
+
+def nn_baseline(name: str, results: Path, runs: list[dict]) -> Reference | None:
+    """1-NN Euclidean test accuracy on the splits of the config's seeds, cached in ``<results>/<name>/nn_baseline.json``
+
+    ``None`` when the config has no runs yet (their ``config.json`` says where the data are).
+    """
+    cache = results / name / "nn_baseline.json"
+    config = load_config(f"datasets/{name}")
+    key = {"seeds": list(config.seeds), "data": {"name": config.data.name, "options": config.data.options}}
+    cached = json.loads(cache.read_text()) if cache.is_file() else {}
+    if {k: cached.get(k) for k in key} == key:
+        values = cached["accuracy"]
+    elif runs:
+        import dataclasses
+
+        import numpy as np
+
+        from rhel.training.loop import load_dataset
+
+        data_dir = json.loads((Path(runs[0]["run_dir"]) / "config.json").read_text())["data"]["data_dir"]
+        config = dataclasses.replace(config, data=dataclasses.replace(config.data, data_dir=data_dir))
+        values = []
+        for seed in config.seeds:
+            data = load_dataset(config, seed)
+            pool = np.concatenate([data.train.inputs, data.val.inputs]).reshape(-1, data.train.inputs[0].size)
+            labels = np.concatenate([data.train.targets, data.val.targets])
+            queries = data.test.inputs.reshape(len(data.test), -1).astype(np.float64)
+            pool = pool.astype(np.float64)
+            dist = (queries**2).sum(1)[:, None] + (pool**2).sum(1)[None, :] - 2 * queries @ pool.T
+            values.append(float(np.mean(labels[np.argmin(dist, axis=1)] == data.test.targets)))
+        cache.write_text(json.dumps({**key, "accuracy": values}, indent=2) + "\n")
+    else:
+        return None
+    return Reference("1-NN ED (computed)", round(100 * sum(values) / len(values), 2), "computed")
+
+
+def _length(data_name: str, options: dict) -> str:
+    original = dataset_info(data_name).length
+    if "sample_rate" in options:
+        cut = f", cut at {options['max_length']:,}" if "max_length" in options else ""
+        rate = options["sample_rate"]
+        return f"≤{original:,} at 8 kHz → ≤{original * rate // 8000:,} at {rate} Hz{cut}"
+    if "max_length" in options:
+        return f"{original:,} → {options['max_length']:,}"
+    return f"{original:,}"
+
+
+def _cell(row) -> str:
+    return "—" if row is None else f"{100 * row.mean:.1f} ± {100 * row.std:.1f} ({len(row.values)})"
+
+
+def _delta(rhel, bptt) -> str:
+    if rhel is None or bptt is None:
+        return "—"
+    diff = rhel.mean - bptt.mean
+    scale = max(rhel.std, bptt.std)
+    if scale == 0:
+        return "0.00" if diff == 0 else f"{100 * diff:+.1f} pts (std 0)"
+    return f"{diff / scale:+.2f}"
+
+
+def _reference(refs: tuple[Reference, ...]) -> str:
+    parts = []
+    for r in refs:
+        value = "not found" if r.accuracy is None else f"{r.accuracy:.1f}"
+        parts.append(value if r.label == "not found" else f"{r.label} {value}")
+    if len(parts) > 1 and parts[0] == "not found":
+        parts[0] = "published: not found"
+    return "; ".join(parts)
+
+
+def _versus(refs: tuple[Reference, ...], rhel, bptt) -> str:
+    """``≥``/``<`` each known reference, for the worse of the two methods' means."""
+    known = [r for r in refs if r.accuracy is not None]
+    if not known or rhel is None or bptt is None:
+        return "—"
+    ours = 100 * min(rhel.mean, bptt.mean)
+    return ", ".join(("≥ " if ours >= r.accuracy else "< ") + r.label for r in known)
+
+
+def build(results: Path, out_dir: Path = ROOT) -> str:
+    runs = find_runs([results]) if results.exists() else []
+    by_config: dict[str, list[dict]] = {}
+    for run in runs:
+        by_config.setdefault(Path(run["run_dir"]).parent.name, []).append(run)
+    lines = [
+        "# Results on real data: RHEL vs BPTT",
+        "",
+        "Test accuracy (%) at the best validation evaluation (early stopping on the validation split, never the test",
+        "split), mean ± population std (ddof = 0) over seeds, n in brackets. Both methods share each config: same",
+        "initialisation, batches and dropout masks per seed. `RHEL − BPTT` is the difference of the means in units of",
+        "the larger of the two stds. `vs ref.` compares the worse of the two means with each published reference.",
+        "Wall time is the mean per run (training + evaluations, one CPU core).",
+        "Linear HSSM rows only so far: the nonlinear configs (`datasets/*-nonlinear`) are not budgeted or run yet.",
+        "",
+        "| dataset (config) | length | classes | reference (test acc. %) | BPTT | RHEL | RHEL − BPTT | vs ref. "
+        "| wall time / run (BPTT, RHEL) |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    figures = []
+    for name, refs in STUDY.items():
+        config = load_config(f"datasets/{name}")
+        info = dataset_info(config.data.name)
+        members = by_config.get(name, [])
+        if name in COMPUTED_NN:
+            computed = nn_baseline(name, results, members)
+            refs = refs + ((computed,) if computed is not None else ())
+        rows = {r.gradient: r for r in aggregate(members)} if members else {}
+        rhel, bptt = rows.get("rhel"), rows.get("bptt")
+        wall = []
+        for method in ("bptt", "rhel"):
+            times = [m["wall_s"] for m in members if m["gradient"] == method]
+            wall.append(f"{sum(times) / len(times) / 60:.1f} min" if times else "—")
+        lines.append(
+            f"| {info.name} ({name}) | {_length(config.data.name, config.data.options)} | {info.num_classes} "
+            f"| {_reference(refs)} | {_cell(bptt)} | {_cell(rhel)} | {_delta(rhel, bptt)} "
+            f"| {_versus(refs, rhel, bptt)} | {', '.join(wall)} |"
+        )
+        for png in sorted((results / name).glob("curves-*.png")):
+            link = os.path.relpath(png, out_dir)
+            figures.append(f"- {info.name}: [{link}]({link})")
+    missing = [n for n in STUDY if n not in by_config]
+    lines += [""]
+    if missing:
+        lines += [f"Rows without runs yet: {', '.join(missing)}.", ""]
+    if NOTES:
+        lines += ["## Notes per row", "", *(f"- **{k}**: {v}" for k, v in NOTES.items()), ""]
+    lines += ["## References", ""]
+    used = dict.fromkeys([*(r.source for refs in STUDY.values() for r in refs if r.source), "computed"])
+    lines += [f"- [{key}] {SOURCES[key]}" for key in used]
+    lines += [
+        '- Bonn EEG, New Delhi EEG, FSDD: no published number on these exact splits was found offline ("not found").',
+        "",
+        "## Training curves",
+        "",
+        "Training loss and validation accuracy against the step, every run (written by `rhel results`):",
+        "",
+        *(figures or ["_none yet_"]),
+        "",
+        "## Machine",
+        "",
+        f"{machine()}. Every run is pinned to one core (`taskset`, `--xla_cpu_multi_thread_eigen=false`), one run at",
+        "a time, while other jobs share the machine, so wall times are indicative only.",
+        "",
+        "## Regenerate",
+        "",
+        "```sh",
+        "benchmarks/results_study.sh              # every row (a few hours on one core; resumable)",
+        "benchmarks/results_study.sh delhi-eeg    # one row (both methods x 3 seeds), minutes",
+        "python benchmarks/results_table.py       # this file, from benchmarks/results/",
+        "```",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--results", type=Path, default=ROOT / "benchmarks" / "results")
+    parser.add_argument("--out", type=Path, default=ROOT / "RESULTS.md")
+    args = parser.parse_args(argv)
+    text = build(args.results, args.out.resolve().parent)
+    args.out.write_text(text)
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
