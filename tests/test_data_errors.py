@@ -70,6 +70,14 @@ def test_label_not_an_integer(tmp_path):
         load(folder)
 
 
+def test_float_labels_without_a_task_are_never_regressed_silently(tmp_path):
+    path = _npz(tmp_path / "floats.npz", [0.0, 1.0, 1.5, 1.0] * 5, [0.0, 1.0])
+    with pytest.warns(UserWarning, match=r"floats\.npz \(y_train\): float targets that look like class labels.*task="):
+        assert load(path).info.task == "regression"  # the documented rule, announced
+    with pytest.raises(DataError, match=r"label 1\.5 at index 2 is not an integer"):
+        load(path, task="classification")
+
+
 def test_class_only_in_test_split(tmp_path):
     path = _npz(tmp_path / "t.npz", [0, 1, 2] * 6, [0, 1, 2, 3])
     with pytest.raises(DataError, match=r"t\.npz: class\(es\) 3 occur only in the test split"):

@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import inspect
 import os
+import warnings
 import zipfile
 import zlib
 from collections.abc import Callable
@@ -78,6 +79,13 @@ def _spec(name: str) -> DatasetSpec:
     raise UnknownDatasetError(
         f"unknown dataset {name!r}; known: {', '.join(sorted(reg))} (or give a path to your own data)"
     )
+
+
+def _looks_like_class_labels(y: np.ndarray) -> bool:
+    """Float targets of one value per sequence, few distinct values, at least half of them whole numbers: perhaps class
+    labels saved as floats, which must not be regressed without a word."""
+    values = np.unique(y[np.isfinite(y)])
+    return 1 < values.size <= 50 and np.mean(np.isin(y, values[values == np.round(values)])) >= 0.5
 
 
 def _looks_like_path(name: str) -> bool:
@@ -246,6 +254,13 @@ def _load_npz(path: Path, seed: int, val_fraction: float, task: str | None, num_
     y = arrays["y_train"]
     if task is None:
         task = "classification" if y.ndim == 1 and np.issubdtype(y.dtype, np.integer) else "regression"
+        if task == "regression" and y.ndim == 1 and _looks_like_class_labels(y):
+            warnings.warn(
+                f"{path} (y_train): float targets that look like class labels ({len(np.unique(y))} distinct "
+                "values, mostly whole numbers) are treated as regression targets; pass task='classification' "
+                "([data.options] in a config) if they are classes (the labels must then be integers)",
+                stacklevel=2,
+            )
     if task == "regression":
         for key in [k for k in arrays if k.startswith("y_")]:
             t = arrays[key]
