@@ -172,25 +172,17 @@ def train_command(args: argparse.Namespace) -> int:
     if args.list_configs:
         print(format_config_list())
         return 0
-    try:
-        config = resolve_config(args)
-    except ConfigError as error:
-        print(f"rhel train: {error}", file=sys.stderr)
-        return 2
-    if args.print_config:
-        print(dumps_toml(config), end="")
-        return 0
-    if args.log:
-        from rhel.training.logs import require_tensorboard
+    from rhel.training.logs import require_tensorboard
 
-        try:
+    try:  # settings that cannot work: one line, exit status 2
+        config = resolve_config(args)
+        if args.print_config:
+            print(dumps_toml(config), end="")
+            return 0
+        if args.log:
             require_tensorboard()
-        except ImportError as error:
-            print(f"rhel train: {error}", file=sys.stderr)
-            return 2
-    try:
         writer = start_processes(args)
-    except DistributedError as error:
+    except (ConfigError, ImportError, DistributedError) as error:
         print(f"rhel train: {error}", file=sys.stderr)
         return 2
     if config.float64:
@@ -243,7 +235,8 @@ def train_command(args: argparse.Namespace) -> int:
             raise
         except (NonFiniteError, eqx.EquinoxRuntimeError, FileNotFoundError, KeyError, ValueError) as error:
             failures += 1
-            log(f"  {run_dir.name}: FAILED: {record_failure(run_dir, single, error) if writer else error}")
+            if writer:  # process 0 alone records and reports (the others print nothing)
+                log(f"  {run_dir.name}: FAILED: {record_failure(run_dir, single, error)}")
             return
         log(
             f"  {run_dir.name}: test {result.metric} {result.test_metric:.4f} at the best validation step "
