@@ -8,7 +8,8 @@
   :data:`RETURN_TOLERANCE` means the energy is not time-reversal invariant at the current parameters (or not smooth),
   so the gradient is wrong: raise (``check="raise"``), warn (``"warn"``) or do nothing (``"off"``).
 
-All checks are per sequence, outside the scans' loop bodies.
+All checks are per sequence, outside the scans' loop bodies, and ride on a scalar (:func:`raise_if`): none copies a
+sequence.
 """
 
 from __future__ import annotations
@@ -66,6 +67,18 @@ def check_epsilon(epsilon: Any, dtype: Any, *, exact_for_any: bool) -> None:
         )
 
 
+def raise_if(tree: Any, bad: Array, msg: str) -> Any:
+    """``tree`` itself; raises ``msg`` (also under ``jit``/``vmap``, as ``eqx.error_if``) where ``bad`` is true.
+
+    The error rides on a scalar one by which every leaf is multiplied (exact: ``x * 1 == x``, NaN stays NaN), with no
+    gradient. ``eqx.error_if`` on the leaves themselves would route them through a conditional, which XLA
+    materialises as a copy of each, and reverse mode as a copy of each cotangent: a whole sequence per check. The
+    product fuses into the leaf's producer or consumer, and its transpose is the cotangent times the same scalar.
+    """
+    one = jax.lax.stop_gradient(eqx.error_if(jnp.ones(()), bad, msg))
+    return jax.tree_util.tree_map(lambda x: x * one.astype(x.dtype), tree)
+
+
 def _cotangent_identity(what: str, y: Array) -> Array:
     del what
     return y
@@ -83,7 +96,7 @@ def _identity_bwd(what, _, ybar):
         f"the loss gradient w.r.t. the outputs of {what} is non-finite (NaN/Inf in the targets or the loss); "
         "check the targets (and their mask) and the loss"
     )
-    return (eqx.error_if(ybar, ~jnp.all(jnp.isfinite(ybar)), msg),)
+    return (raise_if(ybar, ~jnp.all(jnp.isfinite(ybar)), msg),)
 
 
 _cotangent_identity.defvjp(_identity_fwd, _identity_bwd)
@@ -119,7 +132,7 @@ def echo_return_check(grads: Any, err: Array, dtype: Any, mode: str) -> Any:
     if mode == "warn":
         jax.debug.callback(_warn_return, err, tol)
         return grads
-    return eqx.error_if(
+    return raise_if(
         grads,
         jnp.isfinite(err) & (err > tol),
         f"ContractError: RHEL's echo did not return to the initial state (relative error > {tol:g} in {name}): the "
