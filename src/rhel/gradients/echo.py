@@ -12,11 +12,11 @@ continuous-time physical systems (:mod:`rhel.physics.echo`) -- is read from a fe
 
 The echoes of one estimator run batched (``vmap``) through one scan per block of steps, the blocks in a loop that
 reads the forward pass's sequences in place; a block hook turns the per-step outputs into block-wise products (an
-HRU's drive and read-out gradients) and writes them where the caller wants them (an HRU's input gradient over the
-consumed output cotangent). The gradient is then a finite
-difference across the echoes, ``dL/dtheta = -(sum_e w_e acc_e + w_0 acc_0) / eps`` (:func:`difference_quotient`),
-with the weights of the estimator table :data:`ESTIMATORS`; the initial-state gradient is read from where the echoes
-end (:func:`initial_state_gradient`).
+HRU's drive and read-out gradients) and writes them where the caller keeps them (an HRU's input gradient, over the
+output cotangent the echo has consumed). The gradient is then a finite difference across the echoes,
+``dL/dtheta = -(sum_e w_e acc_e + w_0 acc_0) / eps`` (:func:`difference_quotient`), with the weights of the estimator
+table :data:`ESTIMATORS`; the initial-state gradient is read from where the echoes end
+(:func:`initial_state_gradient`).
 """
 
 from __future__ import annotations

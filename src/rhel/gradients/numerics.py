@@ -67,16 +67,24 @@ def check_epsilon(epsilon: Any, dtype: Any, *, exact_for_any: bool) -> None:
         )
 
 
+def all_finite(x: Array) -> Array:
+    """``jnp.all(jnp.isfinite(x))`` as one reduction: ``isfinite(max |x|)`` (the maximum propagates NaN). XLA fuses the
+    absolute value into the reduction, where it would materialise ``isfinite(x)`` as a boolean sequence first."""
+    return jnp.isfinite(jnp.max(jnp.abs(x), initial=0))
+
+
 def raise_if(tree: Any, bad: Array, msg: str) -> Any:
     """``tree`` itself; raises ``msg`` (also under ``jit``/``vmap``, as ``eqx.error_if``) where ``bad`` is true.
 
-    The error rides on a scalar one by which every leaf is multiplied (exact: ``x * 1 == x``, NaN stays NaN), with no
-    gradient. ``eqx.error_if`` on the leaves themselves would route them through a conditional, which XLA
-    materialises as a copy of each, and reverse mode as a copy of each cotangent: a whole sequence per check. The
-    product fuses into the leaf's producer or consumer, and its transpose is the cotangent times the same scalar.
+    The error rides on a scalar one that every floating-point leaf is divided by (exact: ``x / 1 == x``, NaN stays
+    NaN; other leaves pass unchecked), with no gradient. ``eqx.error_if`` on the leaves themselves would route them
+    through a conditional, which XLA materialises as a copy of each, and reverse mode as a copy of each cotangent: a
+    whole sequence per check. A division rather than a multiplication: XLA counts it as expensive, so it computes the
+    checked leaf once instead of recomputing it inside each consumer (which keeps the unchecked leaf alive as long as
+    the last of them).
     """
     one = jax.lax.stop_gradient(eqx.error_if(jnp.ones(()), bad, msg))
-    return jax.tree_util.tree_map(lambda x: x * one.astype(x.dtype), tree)
+    return jax.tree_util.tree_map(lambda x: x / one.astype(x.dtype) if eqx.is_inexact_array(x) else x, tree)
 
 
 def _cotangent_identity(what: str, y: Array) -> Array:
@@ -96,7 +104,7 @@ def _identity_bwd(what, _, ybar):
         f"the loss gradient w.r.t. the outputs of {what} is non-finite (NaN/Inf in the targets or the loss); "
         "check the targets (and their mask) and the loss"
     )
-    return (raise_if(ybar, ~jnp.all(jnp.isfinite(ybar)), msg),)
+    return (raise_if(ybar, ~all_finite(ybar), msg),)
 
 
 _cotangent_identity.defvjp(_identity_fwd, _identity_bwd)

@@ -13,7 +13,12 @@ Algorithm 1 of Pourcel & Ernoult (NeurIPS 2025), as a custom VJP of the unit:
    ``H_1/2`` (paper Eq. 14, the sub-steps ``k+1/3`` and ``k+2/3``) in ``theta``, accumulated in the scan carry; the
    gradient w.r.t. the drive ``f_k`` is the same difference of ``dH_1/2/df``, mapped through ``B`` block by block
    (one matrix product per block gives ``dL/dB`` and ``dL/du``); ``dL/dC`` uses the echoes' reconstruction of the
-   forward states. Memory of the echo does not grow with the sequence length except for ``dL/du`` itself.
+   forward states. Memory of the echo does not grow with the sequence length except for ``dL/du`` itself, which
+   is written block by block over the cotangent ``ybar`` the echo has consumed.
+
+Both passes run over blocks of steps in place (:func:`rhel.gradients._core.over_blocks`): they read ``u`` and
+``ybar`` block by block where they lie and write their outputs block by block into one sequence, so that no copy of a
+sequence is made (folded ``(blocks, chunk, ...)`` copies would be transposed under the batch ``vmap``).
 
 In discrete time this equals BPTT as ``eps -> 0`` (Thm 3.2); for a linear HRU (quadratic energy) the central
 estimator is exact for every ``eps``, up to floating-point rounding.
@@ -44,7 +49,14 @@ from rhel.gradients.echo import (
     initial_state_gradient,
     weighted,
 )
-from rhel.gradients.numerics import CHECK_MODES, check_epsilon, echo_return_check, echo_return_error, raise_if
+from rhel.gradients.numerics import (
+    CHECK_MODES,
+    all_finite,
+    check_epsilon,
+    echo_return_check,
+    echo_return_error,
+    raise_if,
+)
 from rhel.integrators import leapfrog_step
 
 #: Default nudges (relative, in state units) measured with ``rhel gradcheck --eps-sweep`` on the nonlinear HSSM
@@ -95,7 +107,8 @@ class RHEL(AbstractGradient):
       scaling and sequence length leave the echo unchanged). With ``False`` the nudge is ``epsilon * c`` (the paper's
       and the official code's convention, where a loss scale multiplies the effective nudge).
     - ``chunk``: the echo processes the sequence in blocks of this many steps (block-wise matrix products for the
-      drive and read-out gradients); memory of the echo is ``O(chunk)`` besides the input gradient.
+      drive and read-out gradients); memory of the echo is ``O(chunk)`` besides the input gradient (written over
+      the output cotangent when the unit's input and output sizes agree).
     - ``check``: what to do when the echoes do not return to the momentum-flipped initial state (the energy is not
       time-reversal invariant at the current parameters, so the gradient is wrong): ``"raise"`` (default, an
       error under ``jit`` whose message starts with ``ContractError``), ``"warn"`` (a
@@ -384,7 +397,7 @@ def _rhel_bwd(cfg: _EchoConfig, residuals, ybar):
     d_theta, d_drive, d_readout, dq0, dp0 = small
     grads = (d_theta, d_drive, d_readout, du, dq0, dp0, jnp.zeros_like(epsilon))
     grads = echo_return_check(grads, err, dtype, cfg.check)
-    finite = jnp.all(jnp.asarray([jnp.all(jnp.isfinite(g)) for g in jax.tree_util.tree_leaves(grads)]))
+    finite = jnp.all(jnp.asarray([all_finite(g) for g in jax.tree_util.tree_leaves(grads)]))
     return raise_if(
         grads,
         ~finite,

@@ -16,7 +16,7 @@ from rhel.energies import Energy
 from rhel.gradients._core import resolve_scan
 from rhel.gradients.base import AbstractGradient
 from rhel.gradients.bptt import BPTT
-from rhel.gradients.numerics import guard_cotangent, raise_if
+from rhel.gradients.numerics import all_finite, guard_cotangent, raise_if
 
 
 def check_sizes(owner: str, **sizes: int) -> None:
@@ -122,11 +122,11 @@ class AbstractHRU(eqx.Module):
         q0, p0 = self.initial_state(u.dtype) if state0 is None else self._check_state0(state0, u.dtype)
         # the input's check rides on the initial state, which every gradient method reads: checked this way, the
         # sequence itself is not copied (see raise_if)
-        q0 = raise_if(q0, ~jnp.all(jnp.isfinite(u)), f"the input sequence of {type(self).__name__} contains NaN or Inf")
+        q0 = raise_if(q0, ~all_finite(u), f"the input sequence of {type(self).__name__} contains NaN or Inf")
         ys = gradient.solve(self.energy, theta, drive, readout, u, q0, p0, scan=resolve_scan(self.scan))
         ys = raise_if(
             ys,
-            ~jnp.all(jnp.isfinite(ys)),
+            ~all_finite(ys),
             f"the forward pass of {type(self).__name__} diverged (non-finite outputs): its step size `step` is "
             "unstable for these parameters and inputs; use a smaller step",
         )
