@@ -14,6 +14,9 @@ without ever storing the drive sequence. All arrays are explicit inputs of any c
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float
@@ -37,6 +40,33 @@ def pad_to_chunks(x: Array, chunk: int) -> Array:
     n = -(-length // chunk)
     x = jnp.pad(x, [(0, n * chunk - length)] + [(0, 0)] * (x.ndim - 1))
     return x.reshape(n, chunk, *x.shape[1:])
+
+
+def over_blocks(body: Callable, carry: Any, length: int, chunk: int, *, reverse: bool = False) -> Any:
+    """Run ``body(carry, start, size) -> carry`` over a sequence of ``length`` steps in consecutive blocks.
+
+    The blocks are ``[k chunk, (k + 1) chunk)``, then a short one of ``length % chunk`` steps at the end (none if
+    ``chunk`` divides ``length``); ``reverse`` runs them from the last (the short one) to the first. The full blocks
+    run in a ``fori_loop`` (``start`` traced, ``size == chunk``), the short one after or before it (``start`` and
+    ``size`` static); a single block runs without a loop. Nothing is padded or folded: ``body`` reads and writes its
+    blocks in place, with ``jax.lax.dynamic_slice_in_dim`` and ``dynamic_update_slice_in_dim``, in the ``(L, ...)``
+    arrays it carries. (Folding a sequence to ``(blocks, chunk, ...)`` for a ``scan`` makes XLA transpose it into a
+    copy under ``vmap``, where the batch axis is in front; and the stacked outputs of a ``scan`` need another copy to
+    become one sequence again.) A sequence that ``body`` overwrites should travel in ``carry``: XLA updates a loop's
+    carry in place.
+    """
+    chunk = max(1, min(chunk, length))
+    n, rest = divmod(length, chunk)
+
+    def full(carry):
+        if n == 1:
+            return body(carry, 0, chunk)
+        return jax.lax.fori_loop(0, n, lambda i, c: body(c, (n - 1 - i if reverse else i) * chunk, chunk), carry)
+
+    def short(carry):
+        return carry if rest == 0 else body(carry, n * chunk, rest)
+
+    return full(short(carry)) if reverse else short(full(carry))
 
 
 def resolve_scan(scan: str) -> str:

@@ -10,11 +10,13 @@ continuous-time physical systems (:mod:`rhel.physics.echo`) -- is read from a fe
 3. along the way it accumulates the integrator's learning rule, the ``theta``-gradient of the step's quadrature of
    ``integral H dt`` (paper Eq. 14), in the scan carry: no trajectory is stored.
 
-The echoes of one estimator run batched (``vmap``) through one scan over blocks of steps; a block hook turns the
-per-step outputs into block-wise products (an HRU's drive and read-out gradients). The gradient is then a finite
-difference across the echoes, ``dL/dtheta = -(sum_e w_e acc_e + w_0 acc_0) / eps`` (:func:`difference_quotient`),
-with the weights of the estimator table :data:`ESTIMATORS`; the initial-state gradient is read from where the echoes
-end (:func:`initial_state_gradient`).
+The echoes of one estimator run batched (``vmap``) through one scan per block of steps, the blocks in a loop that
+reads the forward pass's sequences in place; a block hook turns the per-step outputs into block-wise products (an
+HRU's drive and read-out gradients) and writes them where the caller keeps them (an HRU's input gradient, over the
+output cotangent the echo has consumed). The gradient is then a finite difference across the echoes,
+``dL/dtheta = -(sum_e w_e acc_e + w_0 acc_0) / eps`` (:func:`difference_quotient`), with the weights of the estimator
+table :data:`ESTIMATORS`; the initial-state gradient is read from where the echoes end
+(:func:`initial_state_gradient`).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ import jax.numpy as jnp
 from jaxtyping import Array, Float, PyTree
 
 from rhel._custom_types import Params
+from rhel.gradients._core import over_blocks
 
 
 @dataclasses.dataclass(frozen=True)
@@ -107,18 +110,23 @@ def echo(
     theta: Params,
     final_state: tuple[Float[Array, " n"], Float[Array, " n"]],
     eps_e: Float[Array, " E"],
-    xs: PyTree,
     *,
+    length: int,
+    read: Callable,
     nudge: Nudge,
     emit: Callable,
+    chunk: int | None = None,
     extra: PyTree = None,
     theta_per_echo: bool = False,
-    prepare: Callable | None = None,
     block: Callable | None = None,
-    block_init: PyTree = None,
+    carry: PyTree = None,
     anchor: Callable | None = None,
 ) -> tuple[Array, Array, Params, PyTree, PyTree]:
-    """Run the echoes nudged by ``eps_e`` from ``final_state`` over the blocks ``xs``, replayed in reverse.
+    """Run the echoes nudged by ``eps_e`` from ``final_state`` back over the ``length`` steps of the forward pass.
+
+    The sequence is replayed in blocks of ``chunk`` steps (default: one block), from the last block to the first
+    (:func:`rhel.gradients._core.over_blocks`); the caller's arrays are read block by block (``read``) and what a
+    block produces is written into the caller's ``carry`` (``block``), in place: the echo makes no copy of a sequence.
 
     **Arguments:**
 
@@ -126,19 +134,21 @@ def echo(
     - ``theta``: the energy's parameters (with a leading echo axis if ``theta_per_echo``).
     - ``final_state``: the forward pass's final ``(q, p)``; the echoes start from ``(q, -p)``.
     - ``eps_e``: the nudge of each echo, shape ``(E,)``.
-    - ``xs``: the forward pass's per-step inputs, in forward order, folded to ``(blocks, chunk, ...)``.
+    - ``length``: the number of steps of the forward pass.
+    - ``read``: ``(carry, start, size) -> xs``: the per-step inputs of the steps ``start .. start + size - 1``
+      (leading axis ``size``, forward order), e.g. the drives of a block as one matrix product.
     - ``nudge``: the :class:`Nudge`.
     - ``emit``: ``(q_start, q1, p1, g_x, acc) -> out``: what each echo step outputs (stacked per block, forward order).
+    - ``chunk``: the block size in steps (default ``length``: one block).
     - ``extra``: a per-echo pytree (leading axis ``E``) handed to ``nudge.readout``.
-    - ``prepare``: ``xs_block -> per-step inputs of the block`` (e.g. the drives of a block as one matrix product).
-    - ``block``: ``(carry, xs_block, outs) -> (carry, y)`` run after each block on its outputs ``(chunk, E, ...)``;
-      without it the outputs themselves are returned.
-    - ``block_init``: the initial carry of ``block``.
-    - ``anchor``: ``(carry, q, p, xs_block) -> (carry, q, p)`` run after ``block`` at the start state of each block
+    - ``block``: ``(carry, start, outs) -> carry`` run after each block on its outputs ``(size, E, ...)``; without it
+      the echo must run as one block, whose outputs are returned.
+    - ``carry``: the initial carry of ``read``, ``block`` and ``anchor`` (the sequences they read and write).
+    - ``anchor``: ``(carry, q, p, start) -> (carry, q, p)`` run after ``block`` at the start state of each block
       (where the echoes are once they have replayed it): re-synchronises the echoes (``RHEL(resync_every=K)``).
 
-    Returns ``(q_e, p_e, acc_e, block_carry, ys)``: where the echoes end, their accumulated rules (leading axis
-    ``E``), the block carry and the stacked block outputs (forward order).
+    Returns ``(q_e, p_e, acc_e, carry, outs)``: where the echoes end, their accumulated rules (leading axis ``E``), the
+    carry and, without ``block``, the stacked per-step outputs (forward order; ``None`` with ``block``).
     """
     q_T, p_T = final_state
     n_echo = eps_e.shape[0]
@@ -162,29 +172,36 @@ def echo(
 
     # The loop body is kept minimal (the per-step cost of a scan is what RHEL competes on): each echo accumulates its
     # own rule; the per-step outputs are combined over the echoes block by block, outside it.
-    def inner(carry, x):
-        q, p, acc = carry
+    def inner(state, x):
+        q, p, acc = state
         q, p, acc, out = batched(q, p, acc, theta, eps_e, extra, x)
         return (q, p, acc), out
 
-    def outer(carry, xs_block):
-        q, p, acc, block_carry = carry
-        steps = xs_block if prepare is None else prepare(xs_block)
-        # the echo replays the block backwards in time; reverse=True stacks its outputs in forward order
-        (q, p, acc), outs = jax.lax.scan(inner, (q, p, acc), steps, reverse=True)
-        if block is None:
-            return (q, p, acc, block_carry), outs
-        block_carry, y = block(block_carry, xs_block, outs)
-        if anchor is not None:
-            block_carry, q, p = anchor(block_carry, q, p, xs_block)
-        return (q, p, acc, block_carry), y
+    def replay(state, start, size):  # one block, backwards in time; reverse=True stacks its outputs in forward order
+        q, p, acc, carry = state
+        (q, p, acc), outs = jax.lax.scan(inner, (q, p, acc), read(carry, start, size), reverse=True)
+        return (q, p, acc, carry), outs
 
     if theta_per_echo:
         acc = jax.tree_util.tree_map(jnp.zeros_like, theta)
     else:
         acc = jax.tree_util.tree_map(lambda x: jnp.zeros((n_echo, *x.shape), x.dtype), theta)
-    (q, p, acc, block_carry), ys = jax.lax.scan(outer, (q, p, acc, block_init), xs, reverse=True)
-    return q, p, acc, block_carry, ys
+    chunk = length if chunk is None else min(chunk, length)
+    if block is None:
+        if chunk != length:
+            raise ValueError("echo: without a block hook the echo runs as one block (chunk = length)")
+        (q, p, acc, carry), outs = replay((q, p, acc, carry), 0, length)
+        return q, p, acc, carry, outs
+
+    def body(state, start, size):
+        (q, p, acc, carry), outs = replay(state, start, size)
+        carry = block(carry, start, outs)
+        if anchor is not None:
+            carry, q, p = anchor(carry, q, p, start)
+        return q, p, acc, carry
+
+    q, p, acc, carry = over_blocks(body, (q, p, acc, carry), length, chunk, reverse=True)
+    return q, p, acc, carry, None
 
 
 def weighted(weights: Float[Array, " E"], tree: PyTree) -> PyTree:

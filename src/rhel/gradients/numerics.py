@@ -8,7 +8,8 @@
   :data:`RETURN_TOLERANCE` means the energy is not time-reversal invariant at the current parameters (or not smooth),
   so the gradient is wrong: raise (``check="raise"``), warn (``"warn"``) or do nothing (``"off"``).
 
-All checks are per sequence, outside the scans' loop bodies.
+All checks are per sequence, outside the scans' loop bodies, and ride on a scalar (:func:`raise_if`): none copies a
+sequence.
 """
 
 from __future__ import annotations
@@ -66,6 +67,26 @@ def check_epsilon(epsilon: Any, dtype: Any, *, exact_for_any: bool) -> None:
         )
 
 
+def all_finite(x: Array) -> Array:
+    """``jnp.all(jnp.isfinite(x))`` as one reduction: ``isfinite(max |x|)`` (the maximum propagates NaN). XLA fuses the
+    absolute value into the reduction, where it would materialise ``isfinite(x)`` as a boolean sequence first."""
+    return jnp.isfinite(jnp.max(jnp.abs(x), initial=0))
+
+
+def raise_if(tree: Any, bad: Array, msg: str) -> Any:
+    """``tree`` itself; raises ``msg`` (also under ``jit``/``vmap``, as ``eqx.error_if``) where ``bad`` is true.
+
+    The error rides on a scalar one that every floating-point leaf is divided by (exact: ``x / 1 == x``, NaN stays
+    NaN; other leaves pass unchecked), with no gradient. ``eqx.error_if`` on the leaves themselves would route them
+    through a conditional, which XLA materialises as a copy of each, and reverse mode as a copy of each cotangent: a
+    whole sequence per check. A division rather than a multiplication: XLA counts it as expensive, so it computes the
+    checked leaf once instead of recomputing it inside each consumer (which keeps the unchecked leaf alive as long as
+    the last of them).
+    """
+    one = jax.lax.stop_gradient(eqx.error_if(jnp.ones(()), bad, msg))
+    return jax.tree_util.tree_map(lambda x: x / one.astype(x.dtype) if eqx.is_inexact_array(x) else x, tree)
+
+
 def _cotangent_identity(what: str, y: Array) -> Array:
     del what
     return y
@@ -83,7 +104,7 @@ def _identity_bwd(what, _, ybar):
         f"the loss gradient w.r.t. the outputs of {what} is non-finite (NaN/Inf in the targets or the loss); "
         "check the targets (and their mask) and the loss"
     )
-    return (eqx.error_if(ybar, ~jnp.all(jnp.isfinite(ybar)), msg),)
+    return (raise_if(ybar, ~all_finite(ybar), msg),)
 
 
 _cotangent_identity.defvjp(_identity_fwd, _identity_bwd)
@@ -119,7 +140,7 @@ def echo_return_check(grads: Any, err: Array, dtype: Any, mode: str) -> Any:
     if mode == "warn":
         jax.debug.callback(_warn_return, err, tol)
         return grads
-    return eqx.error_if(
+    return raise_if(
         grads,
         jnp.isfinite(err) & (err > tol),
         f"ContractError: RHEL's echo did not return to the initial state (relative error > {tol:g} in {name}): the "

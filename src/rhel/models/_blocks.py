@@ -10,7 +10,7 @@ import jax.numpy as jnp
 from jaxtyping import Array, Float, PRNGKeyArray
 
 from rhel.gradients import AbstractGradient
-from rhel.models._lean import FeedForwardConfig, feed_forward, feed_forward_block, standardise
+from rhel.models._lean import FeedForwardConfig, feed_forward, feed_forward_block, materialise, standardise
 
 
 class GLU(eqx.Module):
@@ -28,16 +28,17 @@ class GLU(eqx.Module):
         return self.value(x) * jax.nn.sigmoid(self.gate(x))
 
 
-def _normalise(norm: eqx.nn.BatchNorm, x: Float[Array, "L H"], state: eqx.nn.State, lean: bool):
+def _normalise(norm: eqx.nn.BatchNorm, x: Float[Array, "L H"], state: eqx.nn.State, lean: bool, chunk: int):
     """BatchNorm (``mode="batch"``, no affine) on one sequence; ``lean``: through :func:`standardise` (the VJP stores
-    the output only, no transposes), else ``eqx.nn.BatchNorm`` itself (channels first)."""
+    the output only, no transposes; computed in blocks of ``chunk`` steps), else ``eqx.nn.BatchNorm`` itself
+    (channels first)."""
     # work on a clone: setting a state invalidates it, and callers may reuse theirs (as under the former checkpoint)
     leaves, treedef = jax.tree_util.tree_flatten(state)
     state = jax.tree_util.tree_unflatten(treedef, leaves)
     if not lean or norm.inference:
         y, state = norm(x.T, state)
         return y.T, state
-    u, mean, var = standardise(x, norm.eps, norm.axis_name)
+    u, mean, var = standardise(x, norm.eps, norm.axis_name, chunk)
     # the running statistics, updated as eqx.nn.BatchNorm(mode="batch") updates them
     counter = state.get(norm.batch_counter)
     hidden_mean, hidden_var = state.get(norm.batch_state_index)
@@ -65,8 +66,10 @@ class HSSMBlock(eqx.Module):
     With ``remat_ff`` (the default) the block keeps two sequences for the backward pass, whatever the gradient
     method: the HRU's input ``u`` and its output ``y`` (see :mod:`rhel.models._lean`). The normalisation's VJP is
     written in terms of ``u``, and the feed-forward (GELU → dropout → GLU → dropout) runs, forwards and backwards, in
-    blocks of ``ff_chunk`` time steps recomputed from ``y``, with dropout masks redrawn from their keys. Without
-    ``remat_ff`` every intermediate is stored (plain autodiff, the same function).
+    blocks of ``ff_chunk`` time steps recomputed from ``y``, with dropout masks redrawn from their keys; the
+    normalisation's output and the cotangent of the block's input are computed in loops over blocks of ``ff_chunk``
+    steps too, so that XLA computes each once (:func:`rhel.models._lean.materialise`). Without ``remat_ff`` every
+    intermediate is stored (plain autodiff, the same function).
     """
 
     norm: eqx.nn.BatchNorm
@@ -107,7 +110,9 @@ class HSSMBlock(eqx.Module):
     ) -> tuple[Float[Array, "L H"], eqx.nn.State]:
         keys = None if key is None else tuple(jax.random.split(key))
         p = _dropout_probability(self.dropout, keys)
-        u, state = _normalise(self.norm, x, state, self.remat_ff)
+        if self.remat_ff:
+            x = materialise(x, self.ff_chunk)
+        u, state = _normalise(self.norm, x, state, self.remat_ff, self.ff_chunk)
         y = self.unit(u, gradient=gradient) if gradient is not None else self.unit(u)
         if self.remat_ff:
             return feed_forward(FeedForwardConfig(p, self.ff_chunk), self.glu, y, x, keys), state

@@ -5,11 +5,21 @@ the forward pass: the HRU's input ``u`` (the echo replays it, and it also serves
 and the HRU's output ``y`` (the feed-forward is recomputed from it). Everything else is re-materialised:
 
 * :func:`standardise`: the batch normalisation's backward pass is written in terms of its *output* ``u`` (and the
-  per-channel ``1 / std``), so its input ``x`` is never stored; it works in ``(L, H)`` layout (no transposes).
+  per-channel ``1 / std``), so its input ``x`` is never stored; it works in ``(L, H)`` layout (no transposes), and
+  ``u`` is computed in a loop over blocks of time steps (:func:`map_blocks`), so that XLA cannot recompute it from
+  ``x`` inside its consumers.
 * :func:`feed_forward`: GELU → dropout → GLU → dropout over blocks of ``chunk`` time steps, in place (a
   ``fori_loop`` writing each block into the output), and its backward pass recomputes each block from ``y`` and
   writes ``dL/dy`` block by block. Dropout masks are drawn per time step from ``fold_in(key, t)``, so they are the
   same whichever block a step falls in, and need no storage.
+* :func:`materialise`: an identity whose backward pass copies the cotangent in a loop, at the block's input: the
+  cotangent handed to the block below is computed once, there, rather than recomputed inside each of its consumers.
+
+Why loops: XLA fuses elementwise maps into their consumers, recomputing them there, and reads their inputs as late as
+the last consumer. A normalisation's output recomputed from its input inside the backward pass keeps that input alive
+until then; a block's input cotangent recomputed inside the encoder's gradient keeps every block's sequences alive
+until the end of the step. A loop's output is computed once, and its inputs die with it. (``optimization_barrier``
+does not survive XLA's CPU pipeline.)
 """
 
 from __future__ import annotations
@@ -32,22 +42,45 @@ def batch_statistics(x: Float[Array, "L H"], axis_name: str) -> tuple[Array, Arr
     return mean, jnp.maximum(0.0, var)
 
 
-@functools.partial(jax.custom_jvp, nondiff_argnums=(1, 2))
-def standardise(x: Float[Array, "L H"], eps: float, axis_name: str) -> tuple[Array, Array, Array]:
+def map_blocks(fn, x: Float[Array, "L ..."], chunk: int) -> Array:
+    """``fn`` applied to ``x`` block by block of ``chunk`` time steps in a ``fori_loop``, into a new sequence.
+
+    ``fn`` maps a block of steps to a block of the same shape, step by step (the last block is shifted back to end at
+    the last step and recomputes the steps it shares with the one before). The result is a loop's output, which XLA
+    computes once, where it would recompute an elementwise map inside each of its consumers.
+    """
+    length = x.shape[0]
+    chunk, n = _block_starts(length, chunk)
+
+    def body(i, carry):
+        out, x = carry
+        start = _start(i, chunk, length)
+        return jax.lax.dynamic_update_slice_in_dim(out, fn(jax.lax.dynamic_slice_in_dim(x, start, chunk)), start, 0), x
+
+    # the output overwrites a copy of x, which XLA allocates where x is computed (a buffer of zeros would be shared
+    # with every other one of its shape, and allocated at the start of the program)
+    return jax.lax.fori_loop(0, n, body, (x, x))[0]
+
+
+@functools.partial(jax.custom_jvp, nondiff_argnums=(1, 2, 3))
+def standardise(x: Float[Array, "L H"], eps: float, axis_name: str, chunk: int = 256) -> tuple[Array, Array, Array]:
     """``((x - mean) / sqrt(var + eps), mean, var)`` with the batch statistics (see :func:`batch_statistics`).
 
     Its derivative is written in terms of the output ``u`` and ``s = sqrt(var + eps)`` only, so reverse mode stores
     those (``u`` is the HRU's input anyway), never ``x``. (A custom JVP rather than a VJP: the batch mean is a
-    collective over the vmapped axis, which a custom VJP's backward pass cannot name.)
+    collective over the vmapped axis, which a custom VJP's backward pass cannot name.) ``u`` is computed in blocks of
+    ``chunk`` time steps (:func:`map_blocks`): were XLA to recompute it from ``x`` where it is used, ``x`` would live
+    until the normalisation's backward pass.
     """
     mean, var = batch_statistics(x, axis_name)
-    return (x - mean) / jnp.sqrt(var + eps), mean, var
+    s = jnp.sqrt(var + eps)
+    return map_blocks(lambda x: (x - mean) / s, x, chunk), mean, var
 
 
 @standardise.defjvp
-def _standardise_jvp(eps, axis_name, primals, tangents):
+def _standardise_jvp(eps, axis_name, chunk, primals, tangents):
     (x,), (dx,) = primals, tangents
-    u, mean, var = standardise(x, eps, axis_name)
+    u, mean, var = standardise(x, eps, axis_name, chunk)
     s = jnp.sqrt(var + eps)
 
     def over_batch(v):  # the mean over time and batch
@@ -159,3 +192,26 @@ def _feed_forward_bwd(cfg, residuals, g):
 
 
 feed_forward.defvjp(_feed_forward_fwd, _feed_forward_bwd)
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(1,))
+def materialise(x: Float[Array, "L H"], chunk: int = 256) -> Array:
+    """``x`` itself; its backward pass copies the cotangent in blocks of ``chunk`` time steps (:func:`map_blocks`).
+
+    At a block's input, the cotangent handed to the block below (its own normalisation's and skip's, summed) is then
+    computed once, into the copy, and every later use reads the copy: left to itself, XLA recomputes that sum inside
+    each consumer, down to the encoder's gradient at the end of the step, which keeps every block's sequences alive
+    until then.
+    """
+    return x
+
+
+def _materialise_fwd(x, chunk):
+    return x, None
+
+
+def _materialise_bwd(chunk, _, g):
+    return (map_blocks(lambda g: g, g, chunk),)
+
+
+materialise.defvjp(_materialise_fwd, _materialise_bwd)

@@ -210,10 +210,10 @@ def _echo_core(system, integrator, theta, xT, inputs, targets, dt, eps_e, gamma,
     nudge = Nudge(force=lambda e, x: lambda q: e * grad_loss(q, x[1]), readout=readout)
     xs = (inputs, targets, jnp.arange(n_steps))
     q_e, p_e, acc_e, _, outs = echo(
-        step, theta_e, xT, eps_e, jax.tree_util.tree_map(lambda a: a[None], xs), nudge=nudge, emit=emit,
+        step, theta_e, xT, eps_e, length=n_steps, read=lambda carry, start, size: xs, nudge=nudge, emit=emit,
         extra=step_keys, theta_per_echo=noisy,
     )  # fmt: skip
-    outs = jax.tree_util.tree_map(lambda a: jnp.swapaxes(a[0, ::-1], 0, 1), outs)  # (E, K, ...) in echo order
+    outs = jax.tree_util.tree_map(lambda a: jnp.swapaxes(a[::-1], 0, 1), outs)  # (E, K, ...) in echo order
     finite = outs[3] if record else outs
     bad = jnp.where(jnp.all(finite, axis=1), -1, jnp.argmin(finite, axis=1))
     return acc_e, q_e, p_e, bad, (outs[:3] if record else None)

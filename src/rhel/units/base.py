@@ -16,7 +16,7 @@ from rhel.energies import Energy
 from rhel.gradients._core import resolve_scan
 from rhel.gradients.base import AbstractGradient
 from rhel.gradients.bptt import BPTT
-from rhel.gradients.numerics import guard_cotangent
+from rhel.gradients.numerics import all_finite, guard_cotangent, raise_if
 
 
 def check_sizes(owner: str, **sizes: int) -> None:
@@ -40,7 +40,8 @@ def step_size(log_step: Array, trainable: bool) -> Array:
 
 
 def check_finite(x: Array, what: str) -> Array:
-    """Raise (also under ``jit``/``vmap``) if ``x`` holds NaN or Inf, naming ``what``."""
+    """Raise (also under ``jit``/``vmap``) if ``x`` holds NaN or Inf, naming ``what`` (for parameters and states;
+    sequences are checked with :func:`rhel.gradients.numerics.raise_if` on a small array that depends on them)."""
     return eqx.error_if(x, ~jnp.all(jnp.isfinite(x)), f"{what} contains NaN or Inf")
 
 
@@ -111,7 +112,6 @@ class AbstractHRU(eqx.Module):
             raise ValueError(f"{type(self).__name__} got an empty input sequence (length 0)")
         if not jnp.issubdtype(u.dtype, jnp.floating):
             raise TypeError(f"{type(self).__name__} expects a floating-point input sequence, got dtype {u.dtype}")
-        u = check_finite(u, f"the input sequence of {type(self).__name__}")
         theta = self.energy_params()
         drive, readout = self.drive_matrix(), self.readout_matrix()
         theta = _check_tree(theta, f"{type(self).__name__} energy parameters")
@@ -120,10 +120,13 @@ class AbstractHRU(eqx.Module):
         readout = check_finite(readout.astype(u.dtype), f"{type(self).__name__} read-out matrix C")
         theta = _cast_tree(theta, u.dtype)
         q0, p0 = self.initial_state(u.dtype) if state0 is None else self._check_state0(state0, u.dtype)
+        # the input's check rides on the initial state, which every gradient method reads: checked this way, the
+        # sequence itself is not copied (see raise_if)
+        q0 = raise_if(q0, ~all_finite(u), f"the input sequence of {type(self).__name__} contains NaN or Inf")
         ys = gradient.solve(self.energy, theta, drive, readout, u, q0, p0, scan=resolve_scan(self.scan))
-        ys = eqx.error_if(
+        ys = raise_if(
             ys,
-            ~jnp.all(jnp.isfinite(ys)),
+            ~all_finite(ys),
             f"the forward pass of {type(self).__name__} diverged (non-finite outputs): its step size `step` is "
             "unstable for these parameters and inputs; use a smaller step",
         )
