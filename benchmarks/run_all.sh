@@ -3,9 +3,11 @@
 set -e
 cd "$(dirname "$0")/.."
 export PYTHONPATH=src${PYTHONPATH:+:$PYTHONPATH}
-python -m rhel.reports.cli bench --model linear --lengths 1024 4096 8192 16384 32768 49920 --no-beyond --repeats 3 --long-repeats 2 \
+python -m rhel.reports.cli bench --model linear --gradient forward rhel rhel-one-sided bptt checkpointed-bptt \
+    --lengths 1024 4096 8192 16384 49920 --no-beyond --repeats 3 --long-repeats 1 --long-from 16384 \
     --json benchmarks/bench-linear.json --plot benchmarks/bench-linear.png > benchmarks/bench-linear.txt
-python -m rhel.reports.cli bench --model nonlinear --lengths 4096 8192 16384 32768 49920 --no-beyond --repeats 3 --long-repeats 2 \
+python -m rhel.reports.cli bench --model nonlinear --gradient forward rhel rhel-one-sided bptt checkpointed-bptt \
+    --lengths 4096 8192 16384 49920 --no-beyond --repeats 3 --long-repeats 1 --long-from 16384 \
     --json benchmarks/bench-nonlinear.json --plot benchmarks/bench-nonlinear.png > benchmarks/bench-nonlinear.txt
 # How long can a sequence be? One step at a million steps (BPTT's lengths that would not fit are skipped, with their
 # extrapolated memory); about 15 min more.
