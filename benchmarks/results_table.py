@@ -78,23 +78,6 @@ STUDY: dict[str, tuple[Reference, ...]] = {
     "eoghorizontalsignal-linear": _ucr(0.5829, 0.4972),
     "bonn-eeg-linear": (Reference("not found", None, ""),),
     "fsdd-linear": (Reference("not found", None, ""),),
-    "acsf1-linear": (
-        "Below the archive's 1-NN numbers and below a 1-NN ED on the study's own preprocessing (63.0%: the "
-        "resampling to 730 steps keeps what 1-NN needs), so the gap is the model or its budget, not the data "
-        "preparation: the config is not tuned yet. A validation-only sweep (benchmarks/tune_validation.py: max_length "
-        "365, lr 3e-3, 1,200 steps) was started and stopped unfinished for lack of CPU time in this session."
-    ),
-    "eoghorizontalsignal-linear": (
-        "At the archive's 1-NN ED (41.7%) and just below a 1-NN ED on the study's 625-step resampling (44.2%); below "
-        "the full-window DTW (50.3%). Not tuned yet."
-    ),
-    "bonn-eeg-linear": (
-        "RHEL is below BPTT on every seed (62.7/68.0/64.0% vs 70.7/70.7/69.3%), more than one std: a finding to "
-        "explain (RESULTS point 5), not yet explained. The training losses follow each other (seed 1: 3.177 vs "
-        "3.173 at step 25, 0.630 vs 0.613 at step 400); seed 0's RHEL run stopped early (best validation at step "
-        "125, patience exhausted at 400). The sequences are the longest of the float32 rows (4,097 steps), so the "
-        "next check is `rhel gradcheck` on this config at its full length (RHEL vs BPTT per parameter, float32)."
-    ),
     "smnist-linear": (Reference("IRNN", 97.0, "irnn"), Reference("LSTM", 65.0, "irnn")),
     "psmnist-linear": (Reference("IRNN", 82.0, "irnn"), Reference("LSTM", 36.0, "irnn")),
 }
@@ -134,6 +117,23 @@ NOTES: dict[str, str] = {
         "52 classes with 2 TRAIN series each: carving 15% out as validation leaves 16 classes with one training "
         "series (the same holds for PigArtPressure and PigCVP). Both methods sit at a 1-NN ED on the study's own "
         "500-step resampling (9.6%), 1 point under the full-length DTW (10.6%)."
+    ),
+    "acsf1-linear": (
+        "Below the archive's 1-NN numbers and below a 1-NN ED on the study's own preprocessing (63.0%: the "
+        "resampling to 730 steps keeps what 1-NN needs), so the gap is the model or its budget, not the data "
+        "preparation: the config is not tuned yet. A validation-only sweep (benchmarks/tune_validation.py: max_length "
+        "365, lr 3e-3, 1,200 steps) was started and stopped unfinished for lack of CPU time in this session."
+    ),
+    "eoghorizontalsignal-linear": (
+        "At the archive's 1-NN ED (41.7%) and just below a 1-NN ED on the study's 625-step resampling (44.2%); below "
+        "the full-window DTW (50.3%). Not tuned yet."
+    ),
+    "bonn-eeg-linear": (
+        "RHEL is below BPTT on every seed (62.7/68.0/64.0% vs 70.7/70.7/69.3%), more than one std: a finding to "
+        "explain (RESULTS point 5), not yet explained. The training losses follow each other (seed 1: 3.177 vs "
+        "3.173 at step 25, 0.630 vs 0.613 at step 400); seed 0's RHEL run stopped early (best validation at step "
+        "125, patience exhausted at 400). The sequences are the longest of the float32 rows (4,097 steps), so the "
+        "next check is `rhel gradcheck` on this config at its full length (RHEL vs BPTT per parameter, float32)."
     ),
     "smnist-linear": (
         "1,000 steps of batch 32 is about half an epoch, far less training than behind the published numbers; "
