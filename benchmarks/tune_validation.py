@@ -21,10 +21,11 @@ from pathlib import Path
 
 
 def best_validation(run_dir: Path) -> tuple[float, int]:
-    records = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
-    evals = [r for r in records if r.get("val_metric") is not None]
-    best = max(evals, key=lambda r: r["val_metric"])  # first of equal bests, as early stopping keeps it
-    return float(best["val_metric"]), int(best["step"])
+    """The best validation metric of a run and its step, as early stopping kept them (the last record's
+    ``best_val_<metric>`` and ``best_step``: higher or lower is better by the task)."""
+    last = json.loads((run_dir / "metrics.jsonl").read_text().splitlines()[-1])
+    key = next(k for k in last if k.startswith("best_val_"))
+    return float(last[key]), int(last["best_step"])
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -57,8 +58,11 @@ def main(argv: list[str] | None = None) -> int:
         best = [best_validation(d) for d in sorted(run_out.glob("*-seed*")) if (d / "metrics.jsonl").exists()]
         values = [v for v, _ in best]
         mean = sum(values) / len(values)
-        print(f"{name:>12}: best val {mean:.4f}  values {' '.join(f'{v:.3f}@{s}' for v, s in best)}  "
-              f"({time.perf_counter() - started:.0f} s)  {' '.join(sets) or '(as shipped)'}", flush=True)
+        print(
+            f"{name:>12}: best val {mean:.4f}  values {' '.join(f'{v:.3f}@{s}' for v, s in best)}  "
+            f"({time.perf_counter() - started:.0f} s)  {' '.join(sets) or '(as shipped)'}",
+            flush=True,
+        )
     return 0
 
 
