@@ -20,6 +20,7 @@ from jaxtyping import Array, Bool, Float, PRNGKeyArray, Scalar
 from rhel.gradients import AbstractGradient
 from rhel.models._blocks import HSSMBlock, time_channel
 from rhel.models._heads import ClassificationHead, RegressionHead
+from rhel.models._lean import encode
 from rhel.units import LinearHRU, NonlinearHRU
 
 #: The name of the vmapped batch axis over which BatchNorm takes its statistics.
@@ -139,7 +140,7 @@ class HSSM(eqx.Module):
             )
         if self.time_channel:
             x = time_channel(x)
-        h = jax.vmap(self.encoder)(x)
+        h = encode(self.encoder.weight, self.encoder.bias, x)
         keys = [None] * len(self.blocks) if key is None else list(jax.random.split(key, len(self.blocks)))
         for block, k in zip(self.blocks, keys, strict=True):
             h, state = block(h, state, key=k, gradient=gradient)

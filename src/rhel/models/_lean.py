@@ -12,6 +12,8 @@ and the HRU's output ``y`` (the feed-forward is recomputed from it). Everything 
   ``fori_loop`` writing each block into the output), and its backward pass recomputes each block from ``y`` and
   writes ``dL/dy`` block by block. Dropout masks are drawn per time step from ``fold_in(key, t)``, so they are the
   same whichever block a step falls in, and need no storage.
+* :func:`encode`: the encoder (a linear map of each step's input) in blocks of time steps, forwards and backwards:
+  no whole-sequence matrix product, whose operands XLA transposes into copies of the sequence.
 * :func:`materialise`: an identity whose backward pass copies the cotangent in a loop, at the block's input: the
   cotangent handed to the block below is computed once, there, rather than recomputed inside each of its consumers.
 
@@ -215,3 +217,64 @@ def _materialise_bwd(chunk, _, g):
 
 
 materialise.defvjp(_materialise_fwd, _materialise_bwd)
+
+
+# ---------------------------------------------------------------------------------------------- encoder
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(3,))
+def encode(weight: Array, bias: Array | None, x: Float[Array, "L C"], chunk: int = 256) -> Float[Array, "L H"]:
+    """``x @ weight.T + bias`` step by step, computed in blocks of ``chunk`` time steps in a loop (forwards and
+    backwards: ``dL/dweight`` and ``dL/dbias`` accumulate block by block, ``dL/dx`` is written block by block).
+
+    The same map as ``jax.vmap(eqx.nn.Linear)``; computed on the whole sequence, XLA lays the product out as
+    ``(H, L)`` and transposes it back, and transposes the cotangent for the weight gradient: three extra copies of a
+    sequence around the peak of a training step.
+    """
+    return _encode_loop(weight, bias, x, chunk)
+
+
+def _encode_block(weight, bias, x_block):
+    y = x_block @ weight.T
+    return y if bias is None else y + bias
+
+
+def _encode_loop(weight, bias, x, chunk):
+    length = x.shape[0]
+    chunk, n = _block_starts(length, chunk)
+    out = jnp.zeros((length, weight.shape[0]), jnp.result_type(weight, x))
+
+    def body(i, out):
+        start = _start(i, chunk, length)
+        block = _encode_block(weight, bias, jax.lax.dynamic_slice_in_dim(x, start, chunk))
+        return jax.lax.dynamic_update_slice_in_dim(out, block.astype(out.dtype), start, 0)
+
+    return jax.lax.fori_loop(0, n, body, out)
+
+
+def _encode_fwd(weight, bias, x, chunk):
+    return _encode_loop(weight, bias, x, chunk), (weight, bias, x)
+
+
+def _encode_bwd(chunk, residuals, g):
+    weight, bias, x = residuals
+    length = x.shape[0]
+    chunk, n = _block_starts(length, chunk)
+
+    def body(i, carry):
+        dw, db, dx = carry
+        start = _start(i, chunk, length)
+        fresh = ((start + jnp.arange(chunk)) >= i * chunk)[:, None]  # the shifted last block counts each step once
+        g_block = jnp.where(fresh, jax.lax.dynamic_slice_in_dim(g, start, chunk), 0)
+        x_block = jax.lax.dynamic_slice_in_dim(x, start, chunk)
+        dw = dw + g_block.T @ x_block
+        db = None if db is None else db + jnp.sum(g_block, axis=0)
+        dx_block = jnp.where(fresh, g_block @ weight, jax.lax.dynamic_slice_in_dim(dx, start, chunk))
+        return dw, db, jax.lax.dynamic_update_slice_in_dim(dx, dx_block.astype(dx.dtype), start, 0)
+
+    init = (jnp.zeros_like(weight), None if bias is None else jnp.zeros_like(bias), jnp.zeros_like(x))
+    dw, db, dx = jax.lax.fori_loop(0, n, body, init)
+    return dw, db, dx
+
+
+encode.defvjp(_encode_fwd, _encode_bwd)
