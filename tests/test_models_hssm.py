@@ -218,3 +218,26 @@ def test_feed_forward_in_chunks_equals_the_whole_sequence_at_once(p):
         dropped = dropout_per_step(jnp.ones((400, 6)), p, keys[0], 0)
         assert 0.25 < float(jnp.mean(dropped == 0)) < 0.35
         np.testing.assert_array_equal(dropout_per_step(jnp.ones((5, 6)), p, keys[0], 100), dropped[100:105])
+
+
+@pytest.mark.parametrize(("length", "chunk"), [(10, 4), (8, 8), (7, 256), (13, 5)])
+def test_encoder_in_blocks_equals_the_linear_map(length, chunk):
+    """rhel.models._lean.encode: the same map and gradients (weight, bias, input) as vmap(eqx.nn.Linear), whatever
+    the block size (a last block shifted back over the one before counts each step once)."""
+    from rhel.models._lean import encode
+
+    k = jax.random.split(jax.random.key(0), 3)
+    lin = eqx.nn.Linear(3, 5, key=k[0])
+    x = jax.random.normal(k[1], (2, length, 3))
+    g = jax.random.normal(k[2], (2, length, 5))
+
+    def reference(w, b, x):
+        return jnp.sum(g * jax.vmap(jax.vmap(lambda v: w @ v + b))(x))
+
+    def blocks(w, b, x):
+        return jnp.sum(g * jax.vmap(lambda s: encode(w, b, s, chunk))(x))
+
+    np.testing.assert_allclose(blocks(lin.weight, lin.bias, x), reference(lin.weight, lin.bias, x), rtol=1e-13)
+    expected = jax.grad(reference, argnums=(0, 1, 2))(lin.weight, lin.bias, x)
+    for got, want in zip(jax.grad(blocks, argnums=(0, 1, 2))(lin.weight, lin.bias, x), expected, strict=True):
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-14)
