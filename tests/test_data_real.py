@@ -38,6 +38,20 @@ def test_fsdd_resample_and_crop(shared_data, fsdd):
     assert ds.train.mask[:, -1].mean() < 0.5  # most recordings are shorter than 1 s
 
 
+def test_fsdd_frames(shared_data, fsdd):
+    """frame=K: K consecutive samples per step; max_length counts samples, the last frame is zero-padded."""
+    ds = load("fsdd", data_dir=shared_data, seed=0, max_length=8002, frame=8)
+    assert ds.info.length == 1001 and ds.info.channels == 8 and ds.info.sampling_rate == 1000
+    assert ds.test.inputs.shape == (300, 1001, 8)
+    samples = fsdd.test.inputs[:, :8002, 0]
+    np.testing.assert_array_equal(ds.test.inputs[:, :1000].reshape(300, -1), samples[:, :8000])
+    np.testing.assert_array_equal(ds.test.inputs[:, 1000, :2], samples[:, 8000:])
+    np.testing.assert_array_equal(ds.test.inputs[:, 1000, 2:], 0.0)
+    np.testing.assert_array_equal(ds.test.mask, fsdd.test.mask[:, :8002:8])
+    with pytest.raises(ValueError, match="frame must be a positive number"):
+        load("fsdd", data_dir=shared_data, seed=0, frame=0)
+
+
 def test_fsdd_split_seeded(shared_data, fsdd):
     other = load("fsdd", data_dir=shared_data, seed=1, max_length=2000)
     a = load("fsdd", data_dir=shared_data, seed=0, max_length=2000)

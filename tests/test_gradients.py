@@ -162,6 +162,17 @@ def test_rhel_with_chunks_that_do_not_divide_the_length():
         assert max(tree_rel_errs(_all_grads(unit, rhel.RHEL(chunk=chunk), length=37), ref)) <= 1e-10
 
 
+@pytest.mark.parametrize("estimator", ["central", "one_sided"])
+def test_rhel_blocks_agree_when_input_and_output_sizes_differ(estimator):
+    # the echo writes dL/du over the consumed output cotangent when the sizes agree, else into a buffer of its own
+    # (this user energy: 3 inputs, 2 outputs); blocks change the rounding only
+    unit = UNITS["energy"]()
+    one_block = _all_grads(unit, rhel.RHEL(estimator=estimator, chunk=100), length=37)
+    for chunk in (5, 16):
+        blocks = _all_grads(unit, rhel.RHEL(estimator=estimator, chunk=chunk), length=37)
+        assert max(tree_rel_errs(blocks, one_block)) <= 1e-10
+
+
 def test_relative_epsilon_makes_the_echo_independent_of_the_loss_scale():
     unit = UNITS["nonlinear"]()
     u, target = _data(3, 3)

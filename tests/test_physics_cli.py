@@ -17,14 +17,14 @@ def parser():
 
 def test_demo_oscillators_arguments(parser):
     args = parser.parse_args(["demo", "oscillators", "--out", "x", "--seed", "3", "--steps", "7", "--no-animation"])
-    assert (args.out, args.seed, args.steps, args.no_animation) == ("x", 3, 7, True)
-    assert args.eps == 1e-3 and args.n_steps == 400 and callable(args.func)
+    assert (args.out, args.seed, args.steps, args.no_animation) == ("x", [3], 7, True)
+    assert args.epsilon == 1e-3 and args.time_steps == 400 and args.gradient == "rhel" and callable(args.func)
 
 
 @pytest.mark.parametrize("name", ["oscillators", "fput", "damping", "noise"])
 def test_demo_defaults(parser, name):
     args = parser.parse_args(["demo", name])
-    assert args.out == f"runs/demo-{name}" and args.seed == 0 and callable(args.func)
+    assert args.out == f"runs/demo-{name}" and args.seed == [0] and callable(args.func)
 
 
 def test_demo_without_subcommand_prints_help(parser, capsys):

@@ -27,7 +27,7 @@ def test_noise_and_drift_degrade_cosine():
     """Read-out noise sigma and parameter drift delta enter divided by eps. Measured (T=10, K=200):
     at eps=1e-2, cosine 1 - 2e-8 (read-out) and 1 - 3.5e-6 (drift) at level 1e-6; -0.11 and 0.06 at 1e-1."""
     task = oscillator_task(T=10.0, n_steps=200)
-    res = noise_study((1e-6, 1e-1), task=task, eps_values=(1e-2,), repeats=3)
+    res = noise_study((1e-6, 1e-1), task=task, epsilon_values=(1e-2,), repeats=3)
     for kind in ("readout", "drift"):
         mean = res[kind]["mean"][0]
         assert mean[0] > 0.999

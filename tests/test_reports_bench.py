@@ -6,7 +6,8 @@ import json
 
 import pytest
 
-from rhel.reports.bench import format_bench, growth_per_1k, ratio_table, run_bench, run_config
+from rhel.reports.bench import run_bench, run_config
+from rhel.reports.bench_tables import format_bench, growth_per_1k, ratio_table
 
 TINY = {"model": "linear", "num_blocks": 1, "hidden": 4, "state_size": 4, "batch_size": 2}
 
@@ -72,3 +73,34 @@ def test_markdown_table():
     report = {"methods": ["rhel", "bptt"], "lengths": [4096, 8192], "ratios": ratio_table(results), "results": results}
     text = bench_markdown(report)
     assert "**0.75**" in text and "**0.12**" in text and "OOM" in text
+
+
+def test_forward_method_and_its_ratio():
+    """The forward pass (loss only) runs as a method, and every other method's time is a multiple of it."""
+    report = run_bench(TINY, methods=("forward", "rhel"), lengths=(32,), beyond=False, repeats=1, timeout_s=300)
+    by = {r["method"]: r for r in report["results"]}
+    assert by["forward"]["status"] == "ok" and by["rhel"]["status"] == "ok", report["results"]
+    rows = {r["method"]: r for r in report["ratios"]}
+    assert rows["forward"]["forward_ratio"] == pytest.approx(1.0)
+    expected = by["rhel"]["step_time_s"] / by["forward"]["step_time_s"]
+    assert rows["rhel"]["forward_ratio"] == pytest.approx(expected)
+    assert "xFwd" in format_bench(report)
+
+
+def test_lengths_that_would_not_fit_are_skipped_with_their_extrapolated_memory():
+    from rhel.reports.bench import _would_not_fit
+    from rhel.reports.bench_tables import extrapolate_memory
+
+    results = [dict(_ok("bptt", 1000, 1.0, 100.0), baseline_rss_mb=500.0),
+               dict(_ok("bptt", 2000, 2.0, 190.0), baseline_rss_mb=500.0)]  # fmt: skip
+    # the line through (1000, 100) and (2000, 190): 10 + 0.09 L
+    assert extrapolate_memory(results, "bptt", 1_000_000) == pytest.approx(90_010.0)
+    assert extrapolate_memory(results[:1], "bptt", 3000) == pytest.approx(300.0)  # one point: in proportion
+    assert extrapolate_memory(results, "rhel", 3000) is None
+    assert _would_not_fit(results, "bptt", 4000, mem_limit_mb=1000.0) is None  # 370 + 500 MB fit
+    skipped = _would_not_fit(results, "bptt", 1_000_000, mem_limit_mb=1000.0)
+    assert skipped["extrapolated_memory_mb"] == pytest.approx(90_010.0) and "not attempted" in skipped["error"]
+    record = {"method": "bptt", "length": 1_000_000, "status": "skipped", **skipped}
+    report = {"methods": ["bptt"], "lengths": [1000, 2000, 1_000_000], "ratios": ratio_table([*results, record]),
+              "results": [*results, record]}  # fmt: skip
+    assert "SKIPPED ~90010" in " ".join(format_bench(report).split())

@@ -92,7 +92,7 @@ def test_train_end_to_end_and_resume(tmp_path, capsys):
     assert "long_range_pattern (linear HSSM), test accuracy:  RHEL" in captured.out and "(chance 25.0%)" in captured.out
     assert "| Lin RHEL |" in captured.out
     for seed in (1, 2):
-        run_dir = out / f"long_range_pattern-linear-rhel-seed{seed}"
+        (run_dir,) = out.glob(f"long_range_pattern-linear-rhel-seed{seed}-*")  # the settings digest follows
         final = json.loads((run_dir / "final.json").read_text())
         assert final["seed"] == seed and final["step"] == 8 and 0.0 <= final["test_metric"] <= 1.0
         assert json.loads((run_dir / "config.json").read_text())["seeds"] == [seed]
@@ -101,10 +101,11 @@ def test_train_end_to_end_and_resume(tmp_path, capsys):
         assert len((run_dir / "metrics.jsonl").read_text().splitlines()) == 2
     assert (out / "results.md").is_file() and (out / "results.csv").is_file()
     # --resume keeps finished runs as they are
-    before = (out / "long_range_pattern-linear-rhel-seed1" / "final.json").read_text()
+    (seed1,) = out.glob("long_range_pattern-linear-rhel-seed1-*")
+    before = (seed1 / "final.json").read_text()
     assert run(["train", "--config", str(path), "--out", str(out), "--no-progress", "--resume"]) == 0
     assert "already finished, kept" in capsys.readouterr().err
-    assert (out / "long_range_pattern-linear-rhel-seed1" / "final.json").read_text() == before
+    assert (seed1 / "final.json").read_text() == before
 
 
 def test_list_configs(capsys):

@@ -6,6 +6,8 @@ import dataclasses
 
 import pytest
 
+from rhel.gradients.methods import ESTIMATOR_METHODS, GRADIENT_METHODS, METHOD_NAMES, make_gradient, method_label
+from rhel.gradients.rhel import ESTIMATORS, RHEL
 from rhel.training.config import (
     ConfigError,
     DataConfig,
@@ -18,7 +20,6 @@ from rhel.training.config import (
     expand,
     list_configs,
     load_config,
-    make_gradient,
     save_config,
 )
 
@@ -113,3 +114,24 @@ def test_typos_and_wrong_types_are_errors(tmp_path):
     with pytest.raises(ConfigError, match="no shipped config"):
         load_config("paper/no-such-thing")
     assert dataclasses.replace(TrainConfig(), seeds=(5,)).validate().seeds == (5,)
+
+
+def test_one_table_of_gradient_methods_names_labels_and_objects():
+    assert METHOD_NAMES == ("bptt", "checkpointed-bptt", "rhel", "rhel-one-sided", "rhel-richardson")
+    assert [method_label(m) for m in METHOD_NAMES] == [
+        "BPTT",
+        "Checkpointed BPTT",
+        "RHEL",
+        "RHEL (one-sided)",
+        "RHEL (Richardson)",
+    ]
+    assert method_label("from-an-old-run") == "from-an-old-run"
+    # every RHEL estimator has a row, and the row builds that estimator
+    assert set(ESTIMATOR_METHODS) == set(ESTIMATORS)
+    for estimator, name in ESTIMATOR_METHODS.items():
+        assert GRADIENT_METHODS[name].make(0.5, False) == RHEL(epsilon=0.5, estimator=estimator, relative=False)
+    with pytest.raises(KeyError, match="unknown gradient method 'rhel-two-sided'"):
+        make_gradient("rhel-two-sided")
+    bad = dataclasses.replace(TrainConfig(), gradient=GradientConfig(methods=("rhel-two-sided",)))
+    with pytest.raises(ConfigError, match="unknown gradient method 'rhel-two-sided'"):
+        bad.validate()

@@ -13,16 +13,8 @@ import pytest
 from rhel.data import load
 from rhel.training.checkpoints import load_checkpoint
 from rhel.training.config import DataConfig, GradientConfig, ModelConfig, OptimConfig, TrainConfig
-from rhel.training.loop import (
-    BEST_MODEL_FILE,
-    FINAL_FILE,
-    METRICS_FILE,
-    BatchOrder,
-    NonFiniteError,
-    build_model,
-    make_optimizer,
-    train_run,
-)
+from rhel.training.experiment import BatchOrder, NonFiniteError, build_model, make_optimizer
+from rhel.training.loop import BEST_MODEL_FILE, FINAL_FILE, METRICS_FILE, train_run
 
 
 def tiny_dataset(name="long_range_pattern", **options):

@@ -25,6 +25,7 @@ import numpy as np
 from rhel.data.core import (
     DEFAULT_FRACTIONS,
     DEFAULT_VAL_FRACTION,
+    DataError,
     Dataset,
     DatasetInfo,
     PadMode,
@@ -73,6 +74,7 @@ def load_archive_folder(
     fmt: str | None = None,
     fractions: tuple[float, float, float] = DEFAULT_FRACTIONS,
     val_fraction: float = DEFAULT_VAL_FRACTION,
+    num_classes: int | None = None,
 ) -> Dataset:
     """Load a UCR/UEA problem folder (any layout) into a :class:`Dataset`.
 
@@ -80,13 +82,18 @@ def load_archive_folder(
     ``resplit=True`` merges TRAIN and TEST and re-splits ``fractions`` (70/15/15) by seed, as the paper does.
     ``dedupe=True`` drops repeated series (same values and length) after merging, keeping the first (the
     paper's preprocessing does this). Variable-length problems are padded (``pad="end"``, the default, with a
-    mask) or resampled (``pad="resample"``) to the longest series or to ``max_length``.
+    mask) or resampled (``pad="resample"``) to the longest series or to ``max_length``. ``num_classes``, when
+    given, is the number of classes the files must hold (a label outside them is an error).
     """
     detected, raw = read_problem(folder, name, fmt)
     series = raw["TRAIN"].series + raw["TEST"].series
     labels = np.concatenate([raw["TRAIN"].labels, raw["TEST"].labels])
     is_test = np.arange(len(series)) >= len(raw["TRAIN"].series)
     y, classes = encode_labels(labels)
+    if num_classes is not None and len(classes) != num_classes:
+        raise DataError(
+            f"{folder}: {len(classes)} class labels {list(classes)} found, num_classes={num_classes} expected"
+        )
     x, mask = pad_sequences(series, max_length, pad, source=str(folder))
     if dedupe:
         flat = x.reshape(x.shape[0], -1)

@@ -14,21 +14,27 @@ itself), so all datasets are validated, typed and split the same way:
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from pathlib import Path
+from typing import Any, Literal
 
 import numpy as np
 
 __all__ = [
     "DataError",
     "DownloadError",
+    "UnknownDatasetError",
     "DatasetInfo",
     "Split",
     "Dataset",
+    "DatasetSpec",
     "make_rng",
     "split_indices",
     "check_finite",
+    "check_classes",
+    "check_class_indices",
+    "check_regression_targets",
     "encode_labels",
     "pad_sequences",
     "resample_length",
@@ -53,6 +59,13 @@ class DataError(ValueError):
 
     The message always names the file (or dataset) and the position of the problem.
     """
+
+
+class UnknownDatasetError(DataError, KeyError):
+    """A name that is neither a registered dataset nor an existing path (also a ``KeyError``, for lookups)."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
 
 
 class DownloadError(DataError):
@@ -143,6 +156,24 @@ class Dataset:
         return dataclasses.replace(self, train=apply(self.train), val=apply(self.val), test=apply(self.test))
 
 
+@dataclass(frozen=True)
+class DatasetSpec:
+    """How to find, fetch and load one named dataset.
+
+    ``load(root, seed=..., **options)`` gets the dataset folder (``None`` for generated datasets);
+    ``fetch(folder, progress=...)`` downloads into ``folder``; ``folders`` are candidate folder names
+    relative to the data directory; ``extra_paths`` are absolute fallbacks (e.g. a system package's install
+    location).
+    """
+
+    info: DatasetInfo
+    load: Callable[..., Dataset]
+    folders: tuple[str, ...] = ()
+    fetch: Callable[..., Path] | None = None
+    extra_paths: tuple[str, ...] = ()
+    defaults: dict[str, Any] = field(default_factory=dict)
+
+
 def make_rng(seed: int | np.random.Generator) -> np.random.Generator:
     """The one source of randomness for splits and synthetic data."""
     return seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
@@ -193,6 +224,59 @@ def check_finite(array: np.ndarray, source: str, mask: np.ndarray | None = None)
         value = array[pos]
         count = int(bad.sum())
         raise DataError(f"{source}: {value} at index {pos} ({count} non-finite value(s) in all)")
+
+
+def check_class_indices(targets: np.ndarray, source: str, num_classes: int | None = None) -> np.ndarray:
+    """Class labels as ``int64`` indices; raise :class:`DataError` naming ``source`` and the first label that is
+    not an integer (``1.5``), negative (``-1``) or, when ``num_classes`` is given, not below it (``7`` of 4)."""
+    targets = np.asarray(targets)
+    if targets.dtype == bool or not (
+        np.issubdtype(targets.dtype, np.integer) or np.issubdtype(targets.dtype, np.floating)
+    ):
+        raise DataError(f"{source}: class labels must be integer indices, got dtype {targets.dtype}")
+    problems = (
+        (
+            ~np.isfinite(targets) | (targets != np.round(targets))
+            if np.issubdtype(targets.dtype, np.floating)
+            else None,
+            "is not an integer class index",
+        ),
+        (targets < 0, "is negative; class indices run from 0 to num_classes - 1"),
+        (targets >= num_classes if num_classes is not None else None, f"is out of range for {num_classes} classes"),
+    )
+    for bad, what in problems:
+        if bad is not None and bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            raise DataError(f"{source}: label {targets[i]:g} at index {i} {what} ({int(bad.sum())} such label(s))")
+    return targets.astype(np.int64, copy=False)
+
+
+def check_classes(dataset: Dataset, source: str) -> None:
+    """Refuse a classification dataset whose labels make its accuracy meaningless: out-of-range indices, a single
+    class (trivially "100 %"), or a class that occurs only in the test split (never trained on)."""
+    if dataset.info.task != "classification":
+        return
+    k = dataset.info.num_classes
+    for name, split in dataset.splits().items():
+        check_class_indices(split.targets, f"{source} ({name})", k)
+    seen = np.unique(np.concatenate([s.targets for s in dataset.splits().values()]))
+    if seen.size < 2:
+        raise DataError(
+            f"{source}: every example has the same class ({_class_name(dataset, seen)}); "
+            "a one-class dataset trains to a meaningless 100 % accuracy"
+        )
+    fit = np.union1d(dataset.train.targets, dataset.val.targets)
+    only_test = np.setdiff1d(np.unique(dataset.test.targets), fit)
+    if only_test.size:
+        raise DataError(
+            f"{source}: class(es) {_class_name(dataset, only_test)} occur only in the test split, never in "
+            "train/validation; re-split (resplit=True) or fix the labels"
+        )
+
+
+def _class_name(dataset: Dataset, indices: np.ndarray) -> str:
+    names = dataset.classes
+    return ", ".join(repr(names[i]) if names is not None and i < len(names) else str(i) for i in indices.tolist())
 
 
 def encode_labels(raw: np.ndarray, classes: Sequence[str] | None = None) -> tuple[np.ndarray, tuple[str, ...]]:
@@ -296,7 +380,7 @@ def make_split(
     if task == "classification":
         if targets.ndim != 1:
             raise DataError(f"{source}: classification targets must be (N,), got {targets.shape}")
-        targets = targets.astype(np.int64, copy=False)
+        targets = check_class_indices(targets, source)
     else:
         if targets.ndim != 3:
             raise DataError(f"{source}: regression targets must be (N, T, output_dim), got {targets.shape}")
@@ -346,4 +430,32 @@ def build_splits(
     ]
     if inputs.shape[1] != info.length or inputs.shape[2] != info.channels:
         info = dataclasses.replace(info, length=int(inputs.shape[1]), channels=int(inputs.shape[2]))
-    return Dataset(info, *parts, classes=tuple(classes) if classes is not None else None)
+    dataset = Dataset(info, *parts, classes=tuple(classes) if classes is not None else None)
+    check_classes(dataset, source)
+    check_regression_targets(dataset, source)
+    return dataset
+
+
+def check_regression_targets(dataset: Dataset, source: str) -> None:
+    """Refuse regression targets whose shape would broadcast against the predictions ``(N, T, output_dim)``:
+    splits with different ``(T, output_dim)``, an ``output_dim`` other than ``info.output_dim``, or more targets
+    than the input has steps."""
+    if dataset.info.task != "regression":
+        return
+    shapes = {name: s.targets.shape[1:] for name, s in dataset.splits().items()}
+    t, d = shapes["train"]
+    for name, shape in shapes.items():
+        if shape != (t, d):
+            raise DataError(
+                f"{source} ({name}): regression targets of shape (N, {shape[0]}, {shape[1]}) do not match train's "
+                f"(N, {t}, {d}); predictions would broadcast against them"
+            )
+    if dataset.info.output_dim is not None and d != dataset.info.output_dim:
+        raise DataError(
+            f"{source}: regression targets have {d} outputs, the dataset declares {dataset.info.output_dim}"
+        )
+    length = dataset.train.inputs.shape[1]
+    if (t - 1) * dataset.info.target_stride >= length:
+        raise DataError(
+            f"{source}: {t} targets every {dataset.info.target_stride} step(s) do not fit in {length} input steps"
+        )

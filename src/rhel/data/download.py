@@ -9,18 +9,27 @@ Downloads are written to a temporary file in the destination folder, checked aga
 and only then renamed into place (``os.replace``), so an interrupted or corrupt download never leaves a file
 that looks complete. Where no published checksum is known the sha256 of the first download is recorded next
 to the file (``<file>.sha256``) and checked on every later download.
+
+Files are verified again on every load (:func:`verify_folder`) against the checksums known for them: the
+``SOURCE.md`` tables and ``sha256sum`` lines, ``SHA256SUMS`` manifests and ``<file>.sha256`` sidecars in the
+dataset folder or its parent, and those the loaders know. The verified digest is cached with the file's size and
+mtime in ``.rhel-verified.json`` in the dataset folder (written atomically; kept in memory only when the folder is
+read-only), so a second load costs one ``stat`` per file.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import os
+import re
 import shutil
 import tempfile
 import urllib.error
 import urllib.request
 import zipfile
-from collections.abc import Sequence
+import zlib
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -35,6 +44,9 @@ __all__ = [
     "resolve_data_dir",
     "file_digest",
     "verify_checksum",
+    "known_checksums",
+    "verify_folder",
+    "has_data_files",
     "download",
     "extract_zip",
 ]
@@ -91,19 +103,146 @@ def _parse_checksum(spec: str) -> tuple[str, str]:
     return (algo or "sha256").lower(), hexdigest.lower()
 
 
-def verify_checksum(path: Path, checksums: Sequence[str]) -> None:
-    """Raise :class:`DataError` unless ``path`` matches one of ``checksums`` (no-op when none is given)."""
-    if not checksums:
-        return
+def _match(path: Path, checksums: Sequence[str]) -> tuple[str | None, dict[str, str]]:
+    """The first of ``checksums`` that ``path`` matches (``None`` if none), and the digests computed."""
     found: dict[str, str] = {}
     for spec in checksums:
         algo, expected = _parse_checksum(spec)
         if algo not in found:
             found[algo] = file_digest(path, algo)
         if found[algo] == expected:
-            return
-    got = ", ".join(f"{a}:{d}" for a, d in found.items())
-    raise DataError(f"checksum mismatch for {path}: got {got}, expected one of {list(checksums)}")
+            return spec, found
+    return None, found
+
+
+def verify_checksum(path: Path, checksums: Sequence[str]) -> None:
+    """Raise :class:`DataError` unless ``path`` matches one of ``checksums`` (no-op when none is given)."""
+    if not checksums:
+        return
+    matched, found = _match(path, checksums)
+    if matched is None:
+        got = ", ".join(f"{a}:{d}" for a, d in found.items())
+        raise DataError(f"checksum mismatch for {path}: got {got}, expected one of {list(checksums)}")
+
+
+VERIFIED_CACHE = ".rhel-verified.json"
+_MANIFESTS = ("SOURCE.md", "SHA256SUMS")
+_TABLE_ROW = re.compile(r"^\|\s*`([^`]+)`\s*\|[^|]*\|\s*`([0-9a-fA-F]{64})`\s*\|")
+_SUM_LINE = re.compile(r"^([0-9a-fA-F]{64})\s+\*?(\S.*?)\s*$")
+#: verified (path, size, mtime_ns, checksum) of this process, for read-only folders.
+_VERIFIED: set[tuple[str, int, int, str]] = set()
+#: files that are documentation, manifests or partial downloads, never data.
+_NOT_DATA = re.compile(r"(^\.|^SOURCE\.md$|^SHA256SUMS$|^README|\.sha256$|\.part$)", re.IGNORECASE)
+
+
+def known_checksums(folder: Path) -> dict[Path, tuple[tuple[str, ...], str]]:
+    """Expected checksums of the files in ``folder``, with the manifest that states them.
+
+    Read from ``SOURCE.md`` (its `` | `file` | bytes | `sha256` | `` table rows and ``sha256sum`` lines),
+    ``SHA256SUMS`` and ``<file>.sha256`` in ``folder`` and its parent; a name is relative to its manifest's folder
+    (or to a sub-folder of it holding the file, as ``fsdd/SHA256SUMS`` lists ``recordings/``). Only files inside
+    ``folder`` are returned.
+    """
+    out: dict[Path, tuple[tuple[str, ...], str]] = {}
+    for base in (folder.parent, folder):
+        if not base.is_dir():
+            continue
+        subdirs: list[Path] | None = None
+        for manifest in [base / m for m in _MANIFESTS] + sorted(base.glob("*.sha256")):
+            if not manifest.is_file():
+                continue
+            for line in manifest.read_text(encoding="utf-8", errors="replace").splitlines():
+                m = _TABLE_ROW.match(line) or _SUM_LINE.match(line)
+                if m is None:
+                    continue
+                name, digest = (m[1], m[2]) if m.re is _TABLE_ROW else (m[2], m[1])
+                path = base / name
+                if not path.is_file():
+                    subdirs = [d for d in base.iterdir() if d.is_dir()] if subdirs is None else subdirs
+                    path = next((d / name for d in subdirs if (d / name).is_file()), path)
+                if path.is_relative_to(folder):
+                    out[path] = ((f"sha256:{digest.lower()}",), str(manifest))
+    return out
+
+
+def _cache_writable(folder: Path) -> bool:
+    try:
+        return bool(folder.stat().st_mode & 0o200) and os.access(folder, os.W_OK)
+    except OSError:
+        return False
+
+
+def _read_cache(folder: Path) -> dict[str, dict]:
+    try:
+        data = json.loads((folder / VERIFIED_CACHE).read_text())
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _write_cache(folder: Path, cache: dict[str, dict]) -> None:
+    """Write the cache atomically (temporary file, then ``os.replace``); a failure only loses the cache."""
+    try:
+        fd, name = tempfile.mkstemp(prefix=f"{VERIFIED_CACHE}.", suffix=".part", dir=folder)
+    except OSError:
+        return
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(cache, f, indent=0, sort_keys=True)
+        os.replace(name, folder / VERIFIED_CACHE)
+    except OSError:
+        Path(name).unlink(missing_ok=True)
+
+
+def verify_folder(folder: Path, extra: Mapping[Path, Sequence[str]] | None = None, *, what: str = "") -> int:
+    """Check every file of ``folder`` with a known checksum (:func:`known_checksums`, plus ``extra``); return how
+    many were checked.
+
+    A file whose size and mtime match the cached verified digest is not read again. A mismatch raises
+    :class:`DataError` naming the file, the manifest and what to do (``what``: the dataset name for the hint).
+    """
+    expected = known_checksums(folder)
+    for path, sums in (extra or {}).items():
+        expected.setdefault(Path(path), (tuple(sums), "rhel's recorded checksum"))
+    writable = _cache_writable(folder)
+    cache = _read_cache(folder) if writable else {}
+    changed = False
+    checked = 0
+    for path, (sums, source) in sorted(expected.items()):
+        try:
+            st = path.stat()
+        except OSError:
+            continue  # a missing file is the loader's error to report
+        checked += 1
+        key = path.relative_to(folder).as_posix()
+        entry = cache.get(key) or {}
+        stamp = (str(path.resolve()), st.st_size, st.st_mtime_ns)
+        if entry.get("checksum") in sums and (entry.get("size"), entry.get("mtime_ns")) == stamp[1:]:
+            continue
+        if any((*stamp, s) in _VERIFIED for s in sums):
+            continue
+        matched, found = _match(path, sums)
+        if matched is None:
+            got = next(iter(found.values()))
+            raise DataError(
+                f"{path}: checksum mismatch (got {got[:16]}..., expected {sums[0]} from {source}); the file is "
+                f"corrupt or was changed: delete it and "
+                + (f"run `rhel data fetch {what}`" if what else "fetch it again")
+            )
+        _VERIFIED.add((*stamp, matched))
+        cache[key] = {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "checksum": matched}
+        changed = True
+    if changed and writable:
+        _write_cache(folder, cache)
+    return checked
+
+
+def has_data_files(folder: Path) -> bool:
+    """Whether ``folder`` holds at least one data file (not only manifests, notes or partial downloads): an empty
+    folder left by a failed download is not a dataset."""
+    if not folder.is_dir():
+        return False
+    return any(p.is_file() and not _NOT_DATA.search(p.name) for p in folder.rglob("*"))
 
 
 def _recorded_checksum(dest: Path) -> tuple[str, ...]:
@@ -188,7 +327,7 @@ def extract_zip(archive: Path, folder: Path, members: Sequence[str] | None = Non
                 raise DataError(f"{archive}: member {n!r} would be written outside {folder}")
         try:
             zf.extractall(tmpdir, members=names)
-        except (zipfile.BadZipFile, EOFError, OSError) as e:
+        except (zipfile.BadZipFile, EOFError, OSError, zlib.error) as e:
             raise DataError(f"{archive}: truncated or corrupt zip ({e})") from None
         for entry in Path(tmpdir).iterdir():
             target = folder / entry.name

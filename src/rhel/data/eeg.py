@@ -16,14 +16,14 @@ import dataclasses
 import io
 import re
 import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
 from scipy.io import loadmat
 
-from rhel.data.core import DataError, Dataset, DatasetInfo, build_splits
-from rhel.data.download import Remote, download
-from rhel.data.registry import DatasetSpec
+from rhel.data.core import DataError, Dataset, DatasetInfo, DatasetSpec, build_splits
+from rhel.data.download import Remote, download, verify_folder
 
 MIRROR = "https://github.com/RYH2077/EEG-Epilepsy-Datasets/raw/185859ab48bc701c9a10f6bb2b5f76d8e28e4003/"
 BONN_ZIP = Remote(
@@ -73,9 +73,10 @@ DELHI_INFO = DatasetInfo(
 )
 
 
-def _open_zip(path: Path) -> zipfile.ZipFile:
+def _open_zip(path: Path, remote: Remote, name: str) -> zipfile.ZipFile:
     if not path.is_file():
         raise DataError(f"{path}: missing")
+    verify_folder(path.parent, {path: remote.checksums}, what=name)
     try:
         return zipfile.ZipFile(path)
     except zipfile.BadZipFile as e:
@@ -85,15 +86,15 @@ def _open_zip(path: Path) -> zipfile.ZipFile:
 def _read_member(zf: zipfile.ZipFile, name: str, source: Path) -> bytes:
     try:
         return zf.read(name)
-    except (zipfile.BadZipFile, EOFError, OSError) as e:
-        raise DataError(f"{source}: member {name!r} is corrupt ({e})") from None
+    except (zipfile.BadZipFile, EOFError, OSError, zlib.error) as e:
+        raise DataError(f"{source}: member {name!r} is corrupt ({e}); fetch the zip again") from None
 
 
 def load_bonn(root: Path, seed: int = 0, *, binary: bool = False) -> Dataset:
     """Load Bonn EEG from ``root/Bonn EEG dataset.zip`` as ``(500, 4097, 1)``."""
     path = root / BONN_ZIP.filename
     series, labels = [], []
-    with _open_zip(path) as zf:
+    with _open_zip(path, BONN_ZIP, BONN_INFO.name) as zf:
         for name in sorted(zf.namelist()):
             top = name.split("/")[0]
             if top not in BONN_SETS or not name.lower().endswith(".txt"):
@@ -124,7 +125,7 @@ def load_delhi(root: Path, seed: int = 0) -> Dataset:
     """Load New Delhi EEG from ``root/Delhi dataset.zip`` as ``(150, 1024, 1)``."""
     path = root / DELHI_ZIP.filename
     series, labels = [], []
-    with _open_zip(path) as zf:
+    with _open_zip(path, DELHI_ZIP, DELHI_INFO.name) as zf:
         for name in sorted(zf.namelist()):
             parts = name.split("/")
             if len(parts) < 2 or parts[-2] not in DELHI_CLASSES or not name.endswith(".mat"):

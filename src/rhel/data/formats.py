@@ -123,15 +123,16 @@ def read_ts(path: Path) -> RawSplit:
             else:
                 header[key] = value.strip()
             continue
-        has_label = header.get("classlabel", "false").split()[0].lower() == "true" or (
-            header.get("targetlabel", "false").split()[0].lower() == "true"
-        )
+        declared = header.get("classlabel", "false").split()
+        if declared[0].lower() != "true":
+            raise DataError(f"{source}: no class labels (@classLabel is not true); rhel needs one label per case")
         fields = line.split(":")
-        if has_label:
-            labels.append(_label_text(fields[-1]))
-            fields = fields[:-1]
-        else:
-            labels.append("")
+        labels.append(_label_text(fields[-1]))
+        fields = fields[:-1]
+        if len(declared) > 1 and labels[-1] not in {_label_text(c) for c in declared[1:]}:
+            raise DataError(
+                f"{source}, line {lineno}: class label {labels[-1]!r} is not one of the declared {declared[1:]}"
+            )
         where = f"line {lineno} (case {len(series)})"
         if n_dims is not None and len(fields) != n_dims:
             raise DataError(f"{source}, {where}: {len(fields)} dimensions, header says {n_dims}")
@@ -156,12 +157,9 @@ def read_arff(path: Path) -> RawSplit:
         raise DataError(f"{source}: malformed ARFF ({e})") from None
     names, types = meta.names(), meta.types()
     label_cols = [n for n, t in zip(names, types, strict=True) if t in ("nominal", "string")]
-    label_name = label_cols[-1] if label_cols else None
-    labels = (
-        np.asarray([_label_text(v) for v in data[label_name]])
-        if label_name
-        else np.asarray([""] * len(data), dtype=str)
-    )
+    if not label_cols:
+        raise DataError(f"{source}: no class attribute (a nominal or string @attribute); rhel needs one label per case")
+    labels = np.asarray([_label_text(v) for v in data[label_cols[-1]]])
     rel = [n for n, t in zip(names, types, strict=True) if t == "relational"]
     series: list[np.ndarray] = []
     if rel:
@@ -279,4 +277,17 @@ def read_problem(folder: Path, name: str | None = None, fmt: str | None = None) 
             if reader is None:
                 raise ValueError(f"unknown archive format {fmt!r}")
             out[split] = reader(path)
+        _check_numeric_labels(out[split].labels, path if fmt != "arff-dims" else files[0])
     return detected, out
+
+
+def _check_numeric_labels(labels: np.ndarray, path: Path) -> None:
+    """Archive labels are class names (UCR uses ``-1``/``1``), but numeric names must be integers: ``1.5`` is a
+    corrupt label, not a class."""
+    for i, label in enumerate(labels.tolist()):
+        try:
+            value = float(label)
+        except ValueError:
+            continue
+        if not value.is_integer():
+            raise DataError(f"{path}: class label {label!r} of case {i} is not an integer; fix the label column")

@@ -9,7 +9,9 @@ Variable length (1,148 to 18,262 samples) is handled explicitly: ``pad="end"`` (
 recording up to the longest one (or ``max_length``, cropping longer ones) and returns a mask; ``pad="start"``
 pads before it (every recording ends at the last step); ``pad="resample"`` stretches every recording to
 ``max_length`` steps (no mask). ``sample_rate`` resamples the audio first (polyphase,
-:func:`scipy.signal.resample_poly`).
+:func:`scipy.signal.resample_poly`). ``frame=K`` hands the model ``K`` consecutive samples per step (channels
+``K``, length ``ceil(max_length / K)``; ``max_length`` still counts samples): the full audio band in a K-times
+shorter sequence, where a unit's oscillators need not reach the audio frequencies themselves.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import hashlib
 import re
 import shutil
 import tempfile
+import warnings
 from math import gcd
 from pathlib import Path
 
@@ -31,12 +34,12 @@ from rhel.data.core import (
     DataError,
     Dataset,
     DatasetInfo,
+    DatasetSpec,
     PadMode,
     build_splits,
     pad_sequences,
 )
 from rhel.data.download import Remote, download, extract_zip, file_digest
-from rhel.data.registry import DatasetSpec
 
 COMMIT = "26eb9aaf76e81b692f806f9140c2d2777410d7a1"
 URL = f"https://github.com/Jakobovski/free-spoken-digit-dataset/archive/{COMMIT}.zip"
@@ -78,9 +81,11 @@ def _wav_folder(root: Path) -> Path:
 def read_wav(path: Path) -> np.ndarray:
     """One mono 16-bit recording as float32 in [-1, 1)."""
     try:
-        rate, data = wavfile.read(path)
-    except (ValueError, OSError, EOFError) as e:
-        raise DataError(f"{path}: unreadable WAV ({e})") from None
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", wavfile.WavFileWarning)  # scipy only warns on a truncated file
+            rate, data = wavfile.read(path)
+    except (ValueError, OSError, EOFError, wavfile.WavFileWarning) as e:
+        raise DataError(f"{path}: unreadable or truncated WAV ({e}); fetch the dataset again") from None
     if rate != RATE:
         raise DataError(f"{path}: sampling rate {rate} Hz, expected {RATE}")
     if data.ndim != 1:
@@ -92,6 +97,18 @@ def read_wav(path: Path) -> np.ndarray:
     return data.astype(np.float32) / 32768.0
 
 
+def to_frames(x: np.ndarray, mask: np.ndarray | None, frame: int) -> tuple[np.ndarray, np.ndarray | None]:
+    """``(N, L, 1)`` samples as ``(N, ceil(L / frame), frame)`` frames (zero-padded at the end); a frame is valid
+    when its first sample is."""
+    n, length, _ = x.shape
+    steps = -(-length // frame)
+    padded = np.zeros((n, steps * frame), dtype=x.dtype)
+    padded[:, :length] = x[:, :, 0]
+    if mask is not None:
+        mask = mask[:, ::frame]
+    return padded.reshape(n, steps, frame), mask
+
+
 def load_fsdd(
     root: Path,
     seed: int = 0,
@@ -99,10 +116,13 @@ def load_fsdd(
     sample_rate: int | None = None,
     max_length: int | None = None,
     pad: PadMode = "end",
+    frame: int | None = None,
     val_fraction: float = DEFAULT_VAL_FRACTION,
 ) -> Dataset:
     """Load FSDD from ``root`` (``root/recordings/*.wav`` or ``root/*.wav``); see the module doc for
     options."""
+    if frame is not None and (isinstance(frame, bool) or not isinstance(frame, int) or frame < 1):
+        raise ValueError(f"frame must be a positive number of samples per step, got {frame!r}")
     folder = _wav_folder(root)
     files = sorted(p for p in folder.glob("*.wav") if _NAME.match(p.name))
     if not files:
@@ -123,6 +143,9 @@ def load_fsdd(
         raise ValueError("pad='resample' needs max_length (the common length)")
     x, mask = pad_sequences(series, max_length, pad, source=str(folder))
     info = dataclasses.replace(INFO, sampling_rate=float(rate))
+    if frame is not None and frame > 1:
+        x, mask = to_frames(x, mask, frame)
+        info = dataclasses.replace(info, length=x.shape[1], channels=frame, sampling_rate=rate / frame)
     return build_splits(
         info,
         x,

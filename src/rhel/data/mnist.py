@@ -17,9 +17,8 @@ from typing import Literal
 
 import numpy as np
 
-from rhel.data.core import DEFAULT_VAL_FRACTION, DataError, Dataset, DatasetInfo, build_splits, make_rng
+from rhel.data.core import DEFAULT_VAL_FRACTION, DataError, Dataset, DatasetInfo, DatasetSpec, build_splits, make_rng
 from rhel.data.download import Remote, download
-from rhel.data.registry import DatasetSpec
 
 FILES = (
     "train-images-idx3-ubyte",

@@ -31,9 +31,8 @@ from typing import Any
 
 import numpy as np
 
-from rhel.data.core import DEFAULT_FRACTIONS, DataError, Dataset, DatasetInfo, Split, make_rng, make_split
+from rhel.data.core import DEFAULT_FRACTIONS, DataError, Dataset, DatasetInfo, DatasetSpec, Split, make_rng, make_split
 from rhel.data.download import Remote, download, extract_zip, file_digest
-from rhel.data.registry import DatasetSpec
 
 UCI_URL = "https://archive.ics.uci.edu/static/public/495/ppg+dalia.zip"
 RATE = 64

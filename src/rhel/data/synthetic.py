@@ -20,8 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from rhel.data.core import Dataset, DatasetInfo, Split, make_rng, make_split
-from rhel.data.registry import DatasetSpec
+from rhel.data.core import Dataset, DatasetInfo, DatasetSpec, Split, make_rng, make_split
 
 Generator = Callable[[np.random.Generator, int], tuple[np.ndarray, np.ndarray]]
 

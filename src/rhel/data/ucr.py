@@ -11,8 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from rhel.data.archive import archive_urls, fetch_archive_problem, load_archive_folder
-from rhel.data.core import Dataset, DatasetInfo
-from rhel.data.registry import DatasetSpec
+from rhel.data.core import Dataset, DatasetInfo, DatasetSpec
 
 #: name -> (train, test, length, classes, description)
 UCR_PROBLEMS: dict[str, tuple[int, int, int, int, str]] = {

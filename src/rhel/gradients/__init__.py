@@ -1,9 +1,9 @@
 """Gradient methods: objects passed to a unit (``unit(u, gradient=RHEL())``), like diffrax's ``adjoint=``."""
 
-from rhel.gradients._core import HamiltonianCore as HamiltonianCore
 from rhel.gradients.base import AbstractGradient as AbstractGradient
 from rhel.gradients.bptt import BPTT as BPTT
 from rhel.gradients.bptt import CheckpointedBPTT as CheckpointedBPTT
+from rhel.gradients.numerics import EpsilonWarning as EpsilonWarning
 from rhel.gradients.rhel import ESTIMATORS as ESTIMATORS
 from rhel.gradients.rhel import RHEL as RHEL
 from rhel.gradients.rhel import Estimator as Estimator

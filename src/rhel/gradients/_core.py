@@ -1,6 +1,6 @@
-"""What every gradient method integrates: a Hamiltonian core with a linear drive and a linear read-out.
+"""What every gradient method integrates: an HRU's energy with a linear drive and a linear read-out.
 
-A unit hands a gradient method a static :class:`HamiltonianCore` (its energy functions) and the arrays
+A unit hands a gradient method its static :class:`rhel.energies.Energy` (step size folded in) and the arrays
 
 * ``theta``: the energy's parameters (a pytree; the step size is one of them, see :mod:`rhel.integrators`),
 * ``drive``: a matrix ``B`` with ``f_k = B @ u_k``, or ``None`` for ``f_k = u_k``,
@@ -14,7 +14,6 @@ without ever storing the drive sequence. All arrays are explicit inputs of any c
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable
 from typing import Any
 
@@ -22,24 +21,9 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float
 
-from rhel.integrators import Kinetic, Potential, leapfrog_step, linear_leapfrog_parallel
-
-
-@dataclasses.dataclass(frozen=True)
-class HamiltonianCore:
-    """The static description of an HRU's dynamics (hashable: functions compare by identity).
-
-    **Arguments:**
-
-    - ``kinetic``: ``T(p, theta) -> scalar``, even in ``p``, step size folded in.
-    - ``potential``: ``V(q, theta, f) -> scalar``, step size folded in.
-    - ``linear_coefficients``: optional ``theta -> (m, force)`` for energies whose leapfrog map is linear, enabling
-      the parallel scan of :func:`rhel.integrators.linear_leapfrog_parallel`.
-    """
-
-    kinetic: Kinetic
-    potential: Potential
-    linear_coefficients: Callable[[Any], tuple[Array, Array]] | None = None
+from rhel._custom_types import Params
+from rhel.energies import Energy
+from rhel.integrators import leapfrog_step, linear_leapfrog_parallel
 
 
 def drive_sequence(drive: Array | None, us: Float[Array, "L i"]) -> Array:
@@ -58,6 +42,33 @@ def pad_to_chunks(x: Array, chunk: int) -> Array:
     return x.reshape(n, chunk, *x.shape[1:])
 
 
+def over_blocks(body: Callable, carry: Any, length: int, chunk: int, *, reverse: bool = False) -> Any:
+    """Run ``body(carry, start, size) -> carry`` over a sequence of ``length`` steps in consecutive blocks.
+
+    The blocks are ``[k chunk, (k + 1) chunk)``, then a short one of ``length % chunk`` steps at the end (none if
+    ``chunk`` divides ``length``); ``reverse`` runs them from the last (the short one) to the first. The full blocks
+    run in a ``fori_loop`` (``start`` traced, ``size == chunk``), the short one after or before it (``start`` and
+    ``size`` static); a single block runs without a loop. Nothing is padded or folded: ``body`` reads and writes its
+    blocks in place, with ``jax.lax.dynamic_slice_in_dim`` and ``dynamic_update_slice_in_dim``, in the ``(L, ...)``
+    arrays it carries. (Folding a sequence to ``(blocks, chunk, ...)`` for a ``scan`` makes XLA transpose it into a
+    copy under ``vmap``, where the batch axis is in front; and the stacked outputs of a ``scan`` need another copy to
+    become one sequence again.) A sequence that ``body`` overwrites should travel in ``carry``: XLA updates a loop's
+    carry in place.
+    """
+    chunk = max(1, min(chunk, length))
+    n, rest = divmod(length, chunk)
+
+    def full(carry):
+        if n == 1:
+            return body(carry, 0, chunk)
+        return jax.lax.fori_loop(0, n, lambda i, c: body(c, (n - 1 - i if reverse else i) * chunk, chunk), carry)
+
+    def short(carry):
+        return carry if rest == 0 else body(carry, n * chunk, rest)
+
+    return full(short(carry)) if reverse else short(full(carry))
+
+
 def resolve_scan(scan: str) -> str:
     """``"auto"`` picks the parallel scan on accelerators and the sequential one on CPU."""
     if scan not in ("auto", "sequential", "parallel"):
@@ -68,8 +79,8 @@ def resolve_scan(scan: str) -> str:
 
 
 def forward(
-    core: HamiltonianCore,
-    theta: Any,
+    energy: Energy,
+    theta: Params,
     drive: Array | None,
     readout: Float[Array, "o n"],
     us: Float[Array, "L i"],
@@ -85,20 +96,20 @@ def forward(
     The sequence is processed in blocks of ``chunk`` steps: the drive and the read-out of a block are matrix
     products, the leapfrog steps a ``lax.scan``. ``remat=True`` wraps each block in ``jax.checkpoint`` so that
     reverse-mode autodiff stores only the block boundaries (checkpointed BPTT). ``scan="parallel"`` uses the
-    associative scan (linear cores only) for the whole sequence at once.
+    associative scan (linear energies only) for the whole sequence at once.
     """
     length = us.shape[0]
     if scan == "parallel":
-        if core.linear_coefficients is None:
+        if energy.linear_coefficients is None:
             raise ValueError("scan='parallel' needs a linear energy (LinearHRU); use scan='sequential'")
-        m, force = core.linear_coefficients(theta)
+        m, force = energy.linear_coefficients(theta)
         qs, ps = linear_leapfrog_parallel(m, force, drive_sequence(drive, us), q0, p0)
         return qs @ readout.T, (qs[-1], ps[-1])
 
     chunk = length if chunk is None else max(1, min(chunk, length))
 
     def step(state, f):
-        q, p = leapfrog_step(core.kinetic, core.potential, *state, theta, f)
+        q, p, _ = leapfrog_step(energy, *state, theta, f)
         return (q, p), q
 
     def block(state, u_block):

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import abc
-from typing import Any
 
 import equinox as eqx
 from jaxtyping import Array, Float
 
-from rhel.gradients._core import HamiltonianCore
+from rhel._custom_types import Params
+from rhel.energies import Energy
 
 
 class AbstractGradient(eqx.Module):
@@ -21,8 +21,8 @@ class AbstractGradient(eqx.Module):
     @abc.abstractmethod
     def solve(
         self,
-        core: HamiltonianCore,
-        theta: Any,
+        energy: Energy,
+        theta: Params,
         drive: Array | None,
         readout: Float[Array, "o n"],
         us: Float[Array, "L i"],

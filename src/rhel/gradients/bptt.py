@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import math
-from typing import Any
 
 import equinox as eqx
 from jaxtyping import Array, Float
 
-from rhel.gradients._core import HamiltonianCore, forward
+from rhel._custom_types import Params
+from rhel.energies import Energy
+from rhel.gradients._core import forward
 from rhel.gradients.base import AbstractGradient
 
 
@@ -28,8 +29,8 @@ class BPTT(AbstractGradient):
 
     def solve(
         self,
-        core: HamiltonianCore,
-        theta: Any,
+        energy: Energy,
+        theta: Params,
         drive: Array | None,
         readout: Array,
         us: Array,
@@ -38,7 +39,7 @@ class BPTT(AbstractGradient):
         *,
         scan: str,
     ) -> Float[Array, "L o"]:
-        return forward(core, theta, drive, readout, us, q0, p0, chunk=self.block, scan=scan)[0]
+        return forward(energy, theta, drive, readout, us, q0, p0, chunk=self.block, scan=scan)[0]
 
 
 class CheckpointedBPTT(AbstractGradient):
@@ -57,8 +58,8 @@ class CheckpointedBPTT(AbstractGradient):
 
     def solve(
         self,
-        core: HamiltonianCore,
-        theta: Any,
+        energy: Energy,
+        theta: Params,
         drive: Array | None,
         readout: Array,
         us: Array,
@@ -69,4 +70,4 @@ class CheckpointedBPTT(AbstractGradient):
     ) -> Float[Array, "L o"]:
         del scan
         chunk = self.checkpoint_every or math.ceil(math.sqrt(us.shape[0]))
-        return forward(core, theta, drive, readout, us, q0, p0, chunk=chunk, remat=True)[0]
+        return forward(energy, theta, drive, readout, us, q0, p0, chunk=chunk, remat=True)[0]

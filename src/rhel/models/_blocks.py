@@ -9,6 +9,9 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float, PRNGKeyArray
 
+from rhel.gradients import AbstractGradient
+from rhel.models._lean import FeedForwardConfig, feed_forward, feed_forward_block, materialise, standardise
+
 
 class GLU(eqx.Module):
     """Gated linear unit ``W1 x ⊙ sigmoid(W2 x)`` (both maps with bias), applied to one feature vector."""
@@ -25,50 +28,74 @@ class GLU(eqx.Module):
         return self.value(x) * jax.nn.sigmoid(self.gate(x))
 
 
-def _normalise(norm: eqx.nn.BatchNorm, x: Float[Array, "L H"], state: eqx.nn.State):
-    # eqx.nn.BatchNorm wants channels first; the statistics are taken over the batch (vmap axis) and time.
-    y, state = norm(x.T, state)
-    return y.T, state
+def _normalise(norm: eqx.nn.BatchNorm, x: Float[Array, "L H"], state: eqx.nn.State, lean: bool, chunk: int):
+    """BatchNorm (``mode="batch"``, no affine) on one sequence; ``lean``: through :func:`standardise` (the VJP stores
+    the output only, no transposes; computed in blocks of ``chunk`` steps), else ``eqx.nn.BatchNorm`` itself
+    (channels first)."""
+    # work on a clone: setting a state invalidates it, and callers may reuse theirs (as under the former checkpoint)
+    leaves, treedef = jax.tree_util.tree_flatten(state)
+    state = jax.tree_util.tree_unflatten(treedef, leaves)
+    if norm.inference:
+        mean, var = running_statistics(norm, state)
+        return ((x - mean) / jnp.sqrt(var + norm.eps)).astype(x.dtype), state
+    if not lean:
+        y, state = norm(x.T, state)
+        return y.T, state
+    u, mean, var = standardise(x, norm.eps, norm.axis_name, chunk)
+    # the running statistics, updated as eqx.nn.BatchNorm(mode="batch") updates them
+    counter = state.get(norm.batch_counter)
+    hidden_mean, hidden_var = state.get(norm.batch_state_index)
+    mean, var = jax.lax.stop_gradient((mean, var))
+    state = state.set(norm.batch_counter, counter + 1)
+    momentum = norm.momentum
+    running = (hidden_mean * momentum + mean * (1 - momentum), hidden_var * momentum + var * (1 - momentum))
+    state = state.set(norm.batch_state_index, running)
+    return u, state
 
 
-def _feed_forward(glu: GLU, dropout: eqx.nn.Dropout, y, skip, keys):
-    y = dropout(jax.nn.gelu(y), key=keys[0])
-    y = dropout(jax.vmap(glu)(y), key=keys[1])
-    return skip + y
+def running_statistics(norm: eqx.nn.BatchNorm, state: eqx.nn.State) -> tuple[Array, Array]:
+    """The mean and variance an HSSM block normalises with in inference mode: the exponential moving averages of the
+    training batches' statistics, each debiased for its starting value.
 
-
-def _feed_forward_in_chunks(glu: GLU, dropout: eqx.nn.Dropout, y, skip, keys, chunk: int):
-    """The feed-forward part over blocks of ``chunk`` time steps, each re-materialised in the backward pass.
-
-    The feed-forward acts on each time step alone, so running it block by block (``lax.map``) with a checkpoint per
-    block bounds its backward-pass intermediates to ``chunk`` steps instead of the whole sequence. Dropout keys are
-    folded with the block index.
+    ``eqx.nn.BatchNorm(mode="batch")`` starts the averages at mean 0 and variance 1 and divides both by
+    ``1 - momentum**n`` at inference: right for the mean, but it leaves the variance's start in, an excess of
+    ``momentum**n / (1 - momentum**n)`` (0.018 after 400 steps at momentum 0.99: 36 times the variance of raw audio
+    encoded at 5e-4, which then reaches the next layer shrunk 6-fold). Here ``(avg - momentum**n * start) /
+    (1 - momentum**n)``: exactly the weighted mean of the batches' statistics, and the starting values before any
+    training step. The state is eqx's, so models saved before this correction load and evaluate correctly too.
     """
-    length = y.shape[0]
-    chunk = min(chunk, length)
-    n = -(-length // chunk)
+    if norm.channelwise_affine:
+        raise ValueError("HSSM blocks normalise without an affine map (channelwise_affine=False)")
+    counter = state.get(norm.batch_counter)
+    average = state.get(norm.batch_state_index)
+    start = (0.0, 1.0)  # eqx's starting values (tests/test_models.py checks them)
+    decay = jnp.power(jnp.asarray(norm.momentum, average[0].dtype), counter)
+    trained = counter > 0
+    scale = jnp.where(trained, 1 - decay, 1)
+    mean, var = (jnp.where(trained, (a - decay * s) / scale, s) for a, s in zip(average, start, strict=True))
+    return mean, jnp.maximum(var, 0.0)
 
-    def fold(x):
-        return jnp.pad(x, [(0, n * chunk - length), (0, 0)]).reshape(n, chunk, x.shape[-1])
 
-    @eqx.filter_checkpoint
-    def one(glu, y_block, skip_block, index):
-        block_keys = keys if keys[0] is None else tuple(jax.random.fold_in(k, index) for k in keys)
-        return _feed_forward(glu, dropout, y_block, skip_block, block_keys)
-
-    out = jax.lax.map(lambda xs: one(glu, *xs), (fold(y), fold(skip), jnp.arange(n)))
-    return out.reshape(n * chunk, -1)[:length]
+def _dropout_probability(dropout: eqx.nn.Dropout, keys) -> float:
+    """The dropout probability in effect (0 in inference mode); a missing key in training mode is an error."""
+    if dropout.inference or dropout.p == 0:
+        return 0.0
+    if keys is None:
+        raise RuntimeError("HSSMBlock: dropout needs a key in training mode; pass key=... or use eqx.nn.inference_mode")
+    return float(dropout.p)
 
 
 class HSSMBlock(eqx.Module):
     """One block ``x ← x + Drop(GLU(Drop(GELU(HRU(BatchNorm(x))))))`` on one sequence (vmap it over a batch whose
     axis is named as the norm's ``axis_name``).
 
-    With ``remat_ff`` (the default) the feed-forward parts (BatchNorm, and GELU/dropout/GLU/dropout) are wrapped in
-    ``jax.checkpoint``: their intermediates are recomputed in the backward pass instead of being stored, so a block
-    keeps only its input, the HRU's input and the HRU's output alive, whatever the gradient method. The per-step
-    part (GELU/dropout/GLU/dropout) then runs in blocks of ``ff_chunk`` time steps, so that its backward pass, too,
-    holds only ``ff_chunk`` steps of intermediates at a time.
+    With ``remat_ff`` (the default) the block keeps two sequences for the backward pass, whatever the gradient
+    method: the HRU's input ``u`` and its output ``y`` (see :mod:`rhel.models._lean`). The normalisation's VJP is
+    written in terms of ``u``, and the feed-forward (GELU → dropout → GLU → dropout) runs, forwards and backwards, in
+    blocks of ``ff_chunk`` time steps recomputed from ``y``, with dropout masks redrawn from their keys; the
+    normalisation's output and the cotangent of the block's input are computed in loops over blocks of ``ff_chunk``
+    steps too, so that XLA computes each once (:func:`rhel.models._lean.materialise`). Without ``remat_ff`` every
+    intermediate is stored (plain autodiff, the same function).
     """
 
     norm: eqx.nn.BatchNorm
@@ -105,15 +132,17 @@ class HSSMBlock(eqx.Module):
         state: eqx.nn.State,
         *,
         key: PRNGKeyArray | None = None,
-        gradient: Any = None,
+        gradient: AbstractGradient | None = None,
     ) -> tuple[Float[Array, "L H"], eqx.nn.State]:
-        keys = (None, None) if key is None else tuple(jax.random.split(key))
-        normalise = eqx.filter_checkpoint(_normalise) if self.remat_ff else _normalise
-        u, state = normalise(self.norm, x, state)
+        keys = None if key is None else tuple(jax.random.split(key))
+        p = _dropout_probability(self.dropout, keys)
+        if self.remat_ff:
+            x = materialise(x, self.ff_chunk)
+        u, state = _normalise(self.norm, x, state, self.remat_ff, self.ff_chunk)
         y = self.unit(u, gradient=gradient) if gradient is not None else self.unit(u)
         if self.remat_ff:
-            return _feed_forward_in_chunks(self.glu, self.dropout, y, x, keys, self.ff_chunk), state
-        return _feed_forward(self.glu, self.dropout, y, x, keys), state
+            return feed_forward(FeedForwardConfig(p, self.ff_chunk), self.glu, y, x, keys), state
+        return x + feed_forward_block(self.glu, y, keys, p, 0), state
 
 
 def time_channel(x: Float[Array, "L C"]) -> Float[Array, "L C+1"]:

@@ -35,6 +35,11 @@ class ClassificationHead(eqx.Module):
 
     @staticmethod
     def loss(prediction: Float[Array, " C"], target: Int[Array, ""]) -> Scalar:
+        if not jnp.issubdtype(jnp.result_type(target), jnp.integer):
+            raise TypeError(
+                f"classification targets must be integer class labels, got dtype {jnp.result_type(target)}; "
+                "pass labels as integers in [0, num_classes), not floats or one-hot vectors"
+            )
         return -prediction[target]
 
     @staticmethod

@@ -8,6 +8,7 @@ blocks; it never changes the forward output.
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Callable, Mapping
 from typing import Any, Literal
 
@@ -16,8 +17,10 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Bool, Float, PRNGKeyArray, Scalar
 
+from rhel.gradients import AbstractGradient
 from rhel.models._blocks import HSSMBlock, time_channel
 from rhel.models._heads import ClassificationHead, RegressionHead
+from rhel.units import LinearHRU, NonlinearHRU
 
 #: The name of the vmapped batch axis over which BatchNorm takes its statistics.
 BATCH_AXIS = "batch"
@@ -32,12 +35,10 @@ def make_unit(
     callable ``(in_size, state_size, *, key, **options)`` returning a unit ``u (L, H) -> y (L, H)``."""
     if callable(kind):
         return kind(in_size, state_size, key=key, **options)
-    import rhel
-
-    classes = {"linear": "LinearHRU", "nonlinear": "NonlinearHRU"}
+    classes = {"linear": LinearHRU, "nonlinear": NonlinearHRU}
     if kind not in classes:
         raise ValueError(f"unknown unit kind {kind!r}; expected one of {sorted(classes)} or a callable")
-    return getattr(rhel, classes[kind])(in_size=in_size, state_size=state_size, key=key, **options)
+    return classes[kind](in_size=in_size, state_size=state_size, key=key, **options)
 
 
 class HSSM(eqx.Module):
@@ -88,11 +89,11 @@ class HSSM(eqx.Module):
         dtype=None,
         key: PRNGKeyArray,
     ):
-        for name, value in (("in_size", in_size), ("out_size", out_size), ("hidden", hidden)):
-            if value < 1:
-                raise ValueError(f"{name} must be positive, got {value}")
-        if state_size < 1 or num_blocks < 1:
-            raise ValueError(f"state_size and num_blocks must be positive, got {state_size} and {num_blocks}")
+        sizes = {"in_size": in_size, "out_size": out_size, "hidden": hidden, "state_size": state_size,
+                 "num_blocks": num_blocks}  # fmt: skip
+        for name, value in sizes.items():
+            if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+                raise ValueError(f"HSSM {name} must be a positive integer, got {value!r}")
         if not 0.0 <= dropout < 1.0:
             raise ValueError(f"dropout must lie in [0, 1), got {dropout}")
         if task not in ("classification", "regression"):
@@ -128,9 +129,14 @@ class HSSM(eqx.Module):
         state: eqx.nn.State,
         *,
         key: PRNGKeyArray | None = None,
-        gradient: Any = None,
+        gradient: AbstractGradient | None = None,
         mask: Bool[Array, " L"] | None = None,
     ) -> tuple[Array, eqx.nn.State]:
+        channels = self.encoder.in_features - int(self.time_channel)
+        if x.ndim != 2 or x.shape[-1] != channels:
+            raise ValueError(
+                f"HSSM input must have shape (length, {channels}) (in_size={channels} channels), got {x.shape}"
+            )
         if self.time_channel:
             x = time_channel(x)
         h = jax.vmap(self.encoder)(x)
@@ -146,7 +152,7 @@ def apply_batch(
     inputs: Float[Array, "B L C"],
     *,
     key: PRNGKeyArray | None = None,
-    gradient: Any = None,
+    gradient: AbstractGradient | None = None,
     mask: Bool[Array, "B L"] | None = None,
 ) -> tuple[Array, eqx.nn.State]:
     """Run ``model`` on a batch (BatchNorm statistics over it); one dropout key per sequence."""
@@ -166,7 +172,7 @@ def batch_loss(
     targets: Array,
     *,
     key: PRNGKeyArray | None = None,
-    gradient: Any = None,
+    gradient: AbstractGradient | None = None,
     mask: Bool[Array, "B L"] | None = None,
 ) -> tuple[Scalar, tuple[Scalar, eqx.nn.State]]:
     """Mean loss over a batch, with ``(mean metric, new state)`` as auxiliary output (for ``eqx.filter_value_and_grad

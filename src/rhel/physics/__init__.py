@@ -1,18 +1,25 @@
 """Continuous-time physics: systems defined by their energy, trained with Hamiltonian echoes (paper §1, Eq.
 1-8).
 
-* :mod:`~rhel.physics.systems` -- :class:`HamiltonianSystem` (energy + loss), the paper's six oscillators, an
-  FPUT chain, a non-separable system; :class:`PhysicsError` and the time-reversal check.
-* :mod:`~rhel.physics.integrators` -- reversible symplectic integrators (leapfrog, implicit midpoint).
-* :mod:`~rhel.physics.echo` -- continuous RHEL (:func:`rhel_gradient`), autodiff reference, recording helpers.
-* :mod:`~rhel.physics.adjoint` -- the continuous adjoint state method (Eq. 4-5), RK4.
-* :mod:`~rhel.physics.train` -- training physical parameters with RHEL or BPTT (optax Adam).
+The energies, integrators, estimators and echo are the library's own (:mod:`rhel.energies`,
+:mod:`rhel.integrators`, :mod:`rhel.gradients.echo`); this package adds what is specific to continuous time:
+
+* :mod:`~rhel.physics.systems` -- :class:`HamiltonianSystem` (an :class:`rhel.Energy` + a loss), the paper's six
+  oscillators, an FPUT chain, a non-separable system; :class:`PhysicsError` (unstable step, non-finite state).
+* :mod:`~rhel.physics.echo` -- continuous RHEL (:func:`rhel_gradient`, nudged by a force from the loss),
+  autodiff reference, recording helpers.
+* :mod:`~rhel.physics.adjoint` -- the continuous adjoint state method (Eq. 4-5), RK4, and its gradient object
+  :class:`Adjoint`.
+* :mod:`~rhel.physics.train` -- training physical parameters with ``rhel.RHEL()``, ``rhel.BPTT()`` or
+  :class:`Adjoint` (optax Adam).
 * :mod:`~rhel.physics.studies` -- what breaks RHEL: damping, device noise.
 * :mod:`~rhel.physics.demo`, :mod:`~rhel.physics.cli` -- ``rhel demo oscillators | fput | damping | noise``.
 """
 
-from rhel.physics.adjoint import adjoint_gradient
+from rhel.integrators import AbstractIntegrator, ImplicitMidpoint, Leapfrog, default_integrator
+from rhel.physics.adjoint import Adjoint, Interpolated, adjoint_gradient
 from rhel.physics.echo import (
+    DEFAULT_EPSILON,
     EchoNoise,
     autodiff_gradient,
     check_energy_drift,
@@ -23,11 +30,9 @@ from rhel.physics.echo import (
     sample_signal,
     simulate,
 )
-from rhel.physics.integrators import ImplicitMidpoint, Integrator, Leapfrog, default_integrator
 from rhel.physics.systems import (
     HamiltonianSystem,
     PhysicsError,
-    check_time_reversal,
     coupling_pairs,
     fput_chain,
     magnetic_particle,
@@ -39,16 +44,18 @@ from rhel.physics.systems import (
 )
 
 __all__ = [
+    "DEFAULT_EPSILON",
+    "AbstractIntegrator",
+    "Adjoint",
     "EchoNoise",
     "HamiltonianSystem",
     "ImplicitMidpoint",
-    "Integrator",
+    "Interpolated",
     "Leapfrog",
     "PhysicsError",
     "adjoint_gradient",
     "autodiff_gradient",
     "check_energy_drift",
-    "check_time_reversal",
     "coupling_pairs",
     "default_integrator",
     "echo_trajectory",

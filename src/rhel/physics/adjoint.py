@@ -28,14 +28,43 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from rhel.physics.systems import HamiltonianSystem, PhysicsError, Theta
+from rhel._custom_types import Params
+from rhel.physics.systems import HamiltonianSystem, PhysicsError
 
-__all__ = ["adjoint_gradient"]
+__all__ = ["Adjoint", "Interpolated", "adjoint_gradient"]
+
+
+class Adjoint(eqx.Module):
+    """The continuous adjoint state method as a gradient object for :func:`rhel.physics.train.train` (beside
+    ``rhel.RHEL()`` and ``rhel.BPTT()``): RK4 with ``refine`` steps per sample step on the piecewise-linear
+    interpolation of the sampled inputs and targets. Its loss is the RK4 quadrature of the continuous loss.
+
+    **Arguments:**
+
+    - ``refine``: RK4 steps per time step of the sampled signals.
+    """
+
+    refine: int = eqx.field(static=True, default=10)
+
+    def __check_init__(self):
+        if isinstance(self.refine, bool) or not isinstance(self.refine, int) or self.refine < 1:
+            raise ValueError(f"Adjoint refine must be a positive integer, got {self.refine!r}")
+
+
+class Interpolated(eqx.Module):
+    """A continuous-time signal: piecewise-linear interpolation of samples ``ys`` at times ``ts`` (held constant
+    beyond them)."""
+
+    ts: jnp.ndarray
+    ys: jnp.ndarray
+
+    def __call__(self, t):
+        return jnp.interp(t, self.ts, self.ys)
 
 
 def _vector_field(system: HamiltonianSystem, theta, z, u, gamma):
     n = system.n_dof
-    g = jax.grad(lambda w: system.hamiltonian(w[:n], w[n:], theta, u))(z)
+    g = jax.grad(lambda w: system.energy(w[:n], w[n:], theta, u))(z)
     if gamma is None:
         return jnp.concatenate([g[n:], -g[:n]])
     return jnp.concatenate([g[n:], -g[:n] - gamma * g[n:]])
@@ -89,7 +118,7 @@ def _adjoint_core(system, drive, target, theta, x0, T, n_steps, gamma, record: b
 
 def adjoint_gradient(
     system: HamiltonianSystem,
-    theta: Theta,
+    theta: Params,
     x0,
     drive,
     target,
@@ -101,15 +130,18 @@ def adjoint_gradient(
 ):
     r"""Continuous adjoint (Eq. 4-5) with RK4 and ``n_steps`` steps on ``[0, T]``.
 
-    Args:
-        drive, target: JAX-traceable callables ``u(t)``, ``y(t)`` (hashable: the same objects reuse the
-            compilation).
-        record: also return the running integral :math:`\int_0^s g_\theta` at echo times
-            ``s = h, 2h, ..., T``.
+    **Arguments:**
 
-    Returns:
-        ``(loss, grad_theta, grad_x0)`` (and ``running`` when ``record``), ``grad_x0 = (dL/dphi0, dL/dpi0)``;
-        the loss is :math:`\int\ell\,dt` integrated by RK4 along the forward run.
+    - ``system``, ``theta``, ``x0``: the system, its parameters and the initial state ``(phi0, pi0)``.
+    - ``drive``, ``target``: JAX-traceable callables ``u(t)``, ``y(t)`` (hashable, or :class:`Interpolated`
+      samples: the same objects reuse the compilation).
+    - ``T``, ``n_steps``: the horizon and the number of RK4 steps.
+    - ``damping``: the friction :math:`\gamma`.
+    - ``record``: also return the running integral :math:`\int_0^s g_\theta` at echo times
+      ``s = h, 2h, ..., T``.
+
+    **Returns:** ``(loss, grad_theta, grad_x0)`` (and ``running`` when ``record``), ``grad_x0 = (dL/dphi0,
+    dL/dpi0)``; the loss is :math:`\int\ell\,dt` integrated by RK4 along the forward run.
     """
     dtype = jnp.result_type(*jax.tree_util.tree_leaves(theta))
     x0 = (jnp.asarray(x0[0], dtype), jnp.asarray(x0[1], dtype))

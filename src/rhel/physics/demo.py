@@ -17,24 +17,63 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["demo_oscillators", "demo_fput", "demo_damping", "demo_noise"]
+from rhel.physics.systems import PhysicsError
+
+__all__ = ["DemoArgumentError", "demo_oscillators", "demo_fput", "demo_damping", "demo_noise"]
 
 
-def _setup():
+class DemoArgumentError(PhysicsError):
+    """A demo argument that cannot work (a negative epsilon or duration, no time steps, an unknown method)."""
+
+
+def _setup(**arguments):
+    """Check the demo's arguments (by their command-line names) and switch JAX to float64."""
     import jax
-    import matplotlib
 
-    matplotlib.use("Agg")
+    from rhel.training.cli_options import RHEL_METHODS
+
+    positive = {"epsilon": "--epsilon", "T": "--duration", "lr": "--lr"}
+    at_least_one = {"n_steps": "--time-steps", "steps": "--steps", "repeats": "--repeats"}
+    for name, value in arguments.items():
+        if name in positive and not (np.isfinite(value) and value > 0):
+            raise DemoArgumentError(f"{positive[name]} must be a positive number, got {value!r}")
+        if name in at_least_one and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+            raise DemoArgumentError(f"{at_least_one[name]} must be an integer >= 1, got {value!r}")
+        if name == "gradient" and value not in RHEL_METHODS:
+            raise DemoArgumentError(f"--gradient must be one of {', '.join(RHEL_METHODS)}, got {value!r}")
     jax.config.update("jax_enable_x64", True)
 
 
-def _gradients(task, eps, adjoint_steps):
+def _rhel(gradient: str, epsilon: float, **kwargs):
+    """The ``rhel.RHEL`` object of a method name of :data:`rhel.training.cli_options.RHEL_METHODS` (absolute ``epsilon``
+    unless ``kwargs`` say otherwise)."""
+    from rhel.gradients.methods import GRADIENT_METHODS
+    from rhel.gradients.rhel import RHEL
+
+    return RHEL(epsilon=epsilon, estimator=GRADIENT_METHODS[gradient].estimator, **kwargs)
+
+
+def _blame(error: PhysicsError, argument: str, value: float, dt: float, what: str) -> PhysicsError:
+    """A non-finite state met after the time step passed its check at the initial parameters is the fault of
+    ``argument`` (``--lr`` in training, ``--epsilon`` in the nudged echoes), not of the time step: say so."""
+    if "non-finite" not in str(error):
+        return error
+    return PhysicsError(
+        f"{what} diverged with {argument} {value:g} (the time step dt = {dt:g} is stable at the initial "
+        f"parameters); reduce {argument}"
+    )
+
+
+def _gradients(task, epsilon, adjoint_steps, gradient="rhel"):
     from rhel.physics.adjoint import adjoint_gradient
     from rhel.physics.echo import autodiff_gradient, rhel_gradient
 
     args = (task.system, task.theta0, task.x0, task.inputs, task.targets)
-    loss, g_rhel, gx_rhel = rhel_gradient(*args, dt=task.dt, eps=eps)
-    _, g_ad, gx_ad = autodiff_gradient(*args, dt=task.dt)
+    _, g_ad, gx_ad = autodiff_gradient(*args, dt=task.dt)  # first: a failure here is the time step's
+    try:
+        loss, g_rhel, gx_rhel = rhel_gradient(*args, dt=task.dt, gradient=_rhel(gradient, epsilon))
+    except PhysicsError as error:
+        raise _blame(error, "--epsilon", epsilon, task.dt, "the nudged echoes") from error
     out = adjoint_gradient(
         task.system,
         task.theta0,
@@ -60,26 +99,40 @@ def _agreement_lines(g_rhel, g_ad, g_adj) -> list[str]:
     ]
 
 
-def _training_figure(path, res_rhel, res_bptt, title):
-    import matplotlib.pyplot as plt
+def _train_both(task, *, steps, lr, epsilon, gradient):
+    """Train the task's parameters with the RHEL method ``gradient`` and with BPTT; a divergence names ``--lr``."""
+    from rhel.gradients.bptt import BPTT
+    from rhel.physics.train import train
 
-    fig, ax = plt.subplots(figsize=(6, 4))
+    args = (task.system, task.theta0, task.x0, task.inputs, task.targets)
+    try:
+        res_rhel = train(*args, dt=task.dt, steps=steps, lr=lr, gradient=_rhel(gradient, epsilon))
+        res_bptt = train(*args, dt=task.dt, steps=steps, lr=lr, gradient=BPTT())
+    except PhysicsError as error:
+        raise _blame(error, "--lr", lr, task.dt, "training") from error
+    return res_rhel, res_bptt
+
+
+def _training_figure(path, res_rhel, res_bptt, title):
+    from rhel.figures import pyplot, save_figure
+
+    fig, ax = pyplot().subplots(figsize=(6, 4))
     ax.semilogy(res_bptt.losses, lw=3, alpha=0.5, label="BPTT (jax.grad through the simulation)")
     ax.semilogy(res_rhel.losses, "--", lw=1.5, label="RHEL (echoes)")
     ax.set_xlabel("Adam step")
     ax.set_ylabel("loss  ∫ ½(φ_out − y)² dt")
     ax.set_title(title)
     ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_figure(fig, path, dpi=110)
 
 
 def _animate(path_stem: Path, traj, echo, n_frames=80) -> str | None:
     """Forward run then the un-nudged echo (retracing it), as masses on springs. Returns the file written."""
-    import matplotlib.pyplot as plt
     from matplotlib import animation
 
+    from rhel.figures import pyplot
+
+    plt = pyplot()
     try:
         import PIL  # noqa: F401
 
@@ -90,7 +143,7 @@ def _animate(path_stem: Path, traj, echo, n_frames=80) -> str | None:
             return None
         writer, path = animation.FFMpegWriter(fps=20), path_stem.with_suffix(".mp4")
     fwd = np.asarray(traj.phi)
-    ech = np.asarray(echo.phi[1])  # the eps = 0 echo of a one-sided record
+    ech = np.asarray(echo.phi[1])  # the un-nudged echo of a one-sided record
     n = fwd.shape[1]
     idx_f = np.linspace(0, len(fwd) - 1, n_frames // 2).astype(int)
     idx_e = np.linspace(0, len(ech) - 1, n_frames // 2).astype(int)
@@ -128,30 +181,39 @@ def demo_oscillators(
     seed: int = 0,
     steps: int = 150,
     lr: float = 0.05,
-    eps: float = 1e-3,
+    epsilon: float = 1e-3,
     T: float = 20.0,
     n_steps: int = 400,
-    echo_eps: float = 0.2,
+    echo_epsilon: float = 0.2,
     animate: bool = True,
+    gradient: str = "rhel",
 ) -> dict:
-    """Run the six-oscillator demonstration; write figures into ``out`` and return the summary numbers."""
-    t_start = time.perf_counter()
-    _setup()
-    import jax
-    import matplotlib.pyplot as plt
+    """Run the six-oscillator demonstration; write figures into ``out`` and return the summary numbers.
 
+    ``gradient`` is the RHEL method trained against BPTT (``rhel``, ``rhel-one-sided``, ``rhel-richardson``);
+    impossible arguments raise :class:`DemoArgumentError` naming them.
+    """
+    t_start = time.perf_counter()
+    _setup(epsilon=epsilon, T=T, n_steps=n_steps, steps=steps, lr=lr, gradient=gradient)
+    import jax
+
+    from rhel.figures import pyplot, save_figure
+    from rhel.gradients.rhel import RHEL
     from rhel.physics.echo import echo_trajectory, simulate
     from rhel.physics.studies import cosine, relative_error
     from rhel.physics.systems import coupling_pairs
-    from rhel.physics.train import oscillator_task, train
+    from rhel.physics.train import oscillator_task
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     task = oscillator_task(T=T, n_steps=n_steps, seed=seed)
     system, theta0 = task.system, task.theta0
-    print(f"rhel demo oscillators: {system.name}, T = {T:g}, dt = {task.dt:g}, eps = {eps:g}, seed = {seed}")
+    print(f"rhel demo oscillators: {system.name}, T = {T:g}, dt = {task.dt:g}, epsilon = {epsilon:g}, seed = {seed}")
+    plt = pyplot()
 
-    loss0, (g_rhel, _), (g_ad, _), (_, g_adj, _, running_adj) = _gradients(task, eps, adjoint_steps=10 * n_steps)
+    loss0, (g_rhel, _), (g_ad, _), (_, g_adj, _, running_adj) = _gradients(
+        task, epsilon, adjoint_steps=10 * n_steps, gradient=gradient
+    )
     lines = ["gradient agreement at the initial parameters (all 27 physical parameters):"]
     lines += _agreement_lines(g_rhel, g_ad, g_adj)
 
@@ -170,33 +232,33 @@ def demo_oscillators(
     axes[2].set_xlabel("t")
     axes[2].legend(fontsize=8)
     fig.suptitle("Forward pass: six coupled oscillators (paper Eq. 8)")
-    fig.tight_layout()
-    fig.savefig(out / "forward.png", dpi=110)
-    plt.close(fig)
+    save_figure(fig, out / "forward.png", dpi=110)
 
     # Figure 2: the two echoes vs the reversed forward run (large eps for visibility).
-    rec = echo_trajectory(system, theta0, task.x0, task.inputs, task.targets, dt=task.dt, eps=echo_eps)
+    rec = echo_trajectory(
+        system, theta0, task.x0, task.inputs, task.targets, dt=task.dt, gradient=RHEL(epsilon=echo_epsilon)
+    )
     rev = np.asarray(traj.phi[::-1, 3])
     fig, axes = plt.subplots(2, 1, figsize=(7, 5), sharex=True)
     axes[0].plot(rec.s, rev, "k", lw=3, alpha=0.3, label="forward φ4(T − s), reversed")
-    axes[0].plot(rec.s, rec.phi[0, :, 3], "C0", lw=1, label=f"echo, +ε = {echo_eps:g}")
-    axes[0].plot(rec.s, rec.phi[1, :, 3], "C1", lw=1, ls="--", label=f"echo, −ε = {-echo_eps:g}")
+    axes[0].plot(rec.s, rec.phi[0, :, 3], "C0", lw=1, label=f"echo, +ε = {echo_epsilon:g}")
+    axes[0].plot(rec.s, rec.phi[1, :, 3], "C1", lw=1, ls="--", label=f"echo, −ε = {-echo_epsilon:g}")
     axes[0].set_ylabel("φ4")
     axes[0].legend(fontsize=8)
-    axes[1].plot(rec.s, (rec.phi[0, :, 3] - rec.phi[1, :, 3]) / (2 * echo_eps), "C4")
+    axes[1].plot(rec.s, (rec.phi[0, :, 3] - rec.phi[1, :, 3]) / (2 * echo_epsilon), "C4")
     axes[1].set_ylabel("(φ4(+ε) − φ4(−ε)) / 2ε")
     axes[1].set_xlabel("echo time s")
     fig.suptitle("Echoes: momentum flipped, input replayed in reverse, nudged by ±ε∇ℓ")
-    fig.tight_layout()
-    fig.savefig(out / "echoes.png", dpi=110)
-    plt.close(fig)
+    save_figure(fig, out / "echoes.png", dpi=110)
 
     # Figure 3: running gradient accumulator for one coupling (physical units dL/dk_ij = dL/dlog k_ij / k_ij).
     pairs = coupling_pairs(system.n_dof)
     c = int(np.argmax(np.abs(np.asarray(g_ad["kc"]))))
     i, j = pairs[c]
     k_ij = float(np.exp(theta0["kc"][c]))
-    rec_small = echo_trajectory(system, theta0, task.x0, task.inputs, task.targets, dt=task.dt, eps=eps)
+    rec_small = echo_trajectory(
+        system, theta0, task.x0, task.inputs, task.targets, dt=task.dt, gradient=_rhel(gradient, epsilon)
+    )
     run_rhel = np.asarray(rec_small.running["kc"][:, c]) / k_ij
     s_adj = np.arange(1, 10 * n_steps + 1) * (T / (10 * n_steps))
     run_adj = np.asarray(running_adj["kc"][:, c]) / k_ij
@@ -209,18 +271,14 @@ def demo_oscillators(
     ax.set_ylabel(f"dL/dk_{i + 1}{j + 1} (running)")
     ax.set_title(f"Gradient accumulator for the coupling k_{i + 1}{j + 1}")
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(out / "gradient_accumulator.png", dpi=110)
-    plt.close(fig)
+    save_figure(fig, out / "gradient_accumulator.png", dpi=110)
     lines.append(
         f"  coupling k_{i + 1}{j + 1}: RHEL {run_rhel[-1]:.6e}, autodiff {float(g_ad['kc'][c]) / k_ij:.6e}, "
         f"adjoint {float(g_adj['kc'][c]) / k_ij:.6e}"
     )
 
     # Figure 4: training, RHEL vs BPTT.
-    common = dict(dt=task.dt, steps=steps, lr=lr, eps=eps)
-    res_rhel = train(system, theta0, task.x0, task.inputs, task.targets, method="rhel", **common)
-    res_bptt = train(system, theta0, task.x0, task.inputs, task.targets, method="bptt", **common)
+    res_rhel, res_bptt = _train_both(task, steps=steps, lr=lr, epsilon=epsilon, gradient=gradient)
     _training_figure(out / "training.png", res_rhel, res_bptt, f"Training the 27 physical parameters ({steps} steps)")
     trained = simulate(system, res_rhel.theta, task.x0, task.inputs, task.targets, dt=task.dt)
     lines.append(
@@ -240,8 +298,7 @@ def demo_oscillators(
             task.inputs,
             task.targets,
             dt=task.dt,
-            eps=eps,
-            estimator="one-sided",
+            gradient=RHEL(epsilon=epsilon, estimator="one_sided"),
         )
         written = _animate(out / "animation", trained, rec0)
         if written:
@@ -264,24 +321,25 @@ def demo_oscillators(
     }
 
 
-def demo_fput(out="runs/demo-fput", *, seed=0, steps=150, lr=0.05, eps=1e-3, T=20.0, n_steps=400) -> dict:
-    """Train an FPUT-beta chain (nonlinear springs) with RHEL and BPTT; gradient agreement and training
-    curve."""
+def demo_fput(
+    out="runs/demo-fput", *, seed=0, steps=150, lr=0.05, epsilon=1e-3, T=20.0, n_steps=400, gradient="rhel"
+) -> dict:
+    """Train an FPUT-beta chain (nonlinear springs) with the RHEL method ``gradient`` and BPTT; gradient agreement
+    and training curve."""
     t_start = time.perf_counter()
-    _setup()
+    _setup(epsilon=epsilon, T=T, n_steps=n_steps, steps=steps, lr=lr, gradient=gradient)
     from rhel.physics.studies import cosine, relative_error
-    from rhel.physics.train import fput_task, train
+    from rhel.physics.train import fput_task
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     task = fput_task(T=T, n_steps=n_steps, seed=seed)
-    print(f"rhel demo fput: {task.system.name}, T = {T:g}, dt = {task.dt:g}, eps = {eps:g}, seed = {seed}")
-    _, (g_rhel, _), (g_ad, _), (_, g_adj, _, _) = _gradients(task, eps, adjoint_steps=10 * n_steps)
+    print(f"rhel demo fput: {task.system.name}, T = {T:g}, dt = {task.dt:g}, epsilon = {epsilon:g}, seed = {seed}")
+    _, (g_rhel, _), (g_ad, _), (_, g_adj, _, _) = _gradients(
+        task, epsilon, adjoint_steps=10 * n_steps, gradient=gradient
+    )
     lines = ["gradient agreement at the initial parameters:"] + _agreement_lines(g_rhel, g_ad, g_adj)
-    common = dict(dt=task.dt, steps=steps, lr=lr, eps=eps)
-    args = (task.system, task.theta0, task.x0, task.inputs, task.targets)
-    res_rhel = train(*args, method="rhel", **common)
-    res_bptt = train(*args, method="bptt", **common)
+    res_rhel, res_bptt = _train_both(task, steps=steps, lr=lr, epsilon=epsilon, gradient=gradient)
     _training_figure(out / "training.png", res_rhel, res_bptt, f"FPUT-β chain: training k_b, β_b ({steps} steps)")
     lines.append(
         f"training: loss {res_rhel.losses[0]:.4e} -> RHEL {res_rhel.losses[-1]:.4e}, BPTT {res_bptt.losses[-1]:.4e}"
@@ -299,20 +357,20 @@ def demo_fput(out="runs/demo-fput", *, seed=0, steps=150, lr=0.05, eps=1e-3, T=2
     }
 
 
-def demo_damping(out="runs/demo-damping", *, seed=0, eps=1e-3) -> dict:
-    """Gradient error of RHEL against the damped system's true gradient, vs friction gamma (App. A.3.1)."""
-    _setup()
-    import matplotlib.pyplot as plt
-
+def demo_damping(out="runs/demo-damping", *, seed=0, epsilon=1e-3, gradient="rhel") -> dict:
+    """Gradient error of the RHEL method ``gradient`` against the damped system's true gradient, vs friction gamma
+    (App. A.3.1)."""
+    _setup(epsilon=epsilon, gradient=gradient)
+    from rhel.figures import pyplot, save_figure
     from rhel.physics.studies import damping_study
     from rhel.physics.train import oscillator_task
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     gammas = (0.0, 1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 0.1, 0.3)
-    res = damping_study(gammas, task=oscillator_task(seed=seed), eps=eps)
+    res = damping_study(gammas, task=oscillator_task(seed=seed), gradient=_rhel(gradient, epsilon))
     g = res["gamma"]
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    fig, axes = pyplot().subplots(1, 2, figsize=(10, 4))
     for mode, style in (("reversed", "o-"), ("physical", "s--")):
         label = "anti-damped echo (retraces)" if mode == "reversed" else "physical echo (keeps dissipating)"
         axes[0].loglog(g[1:], res[mode]["rel_error"][1:], style, label=label)
@@ -325,9 +383,7 @@ def demo_damping(out="runs/demo-damping", *, seed=0, eps=1e-3) -> dict:
     for ax in axes:
         ax.legend(fontsize=8)
     fig.suptitle("RHEL needs a non-dissipative system: error vs damping (six oscillators)")
-    fig.tight_layout()
-    fig.savefig(out / "damping.png", dpi=110)
-    plt.close(fig)
+    save_figure(fig, out / "damping.png", dpi=110)
     print("gamma       rel.error(anti-damped echo)  rel.error(physical echo)")
     for k in range(len(g)):
         print(f"{g[k]:<10.1e}  {res['reversed']['rel_error'][k]:<27.3e}  {res['physical']['rel_error'][k]:.3e}")
@@ -336,10 +392,9 @@ def demo_damping(out="runs/demo-damping", *, seed=0, eps=1e-3) -> dict:
 
 
 def demo_noise(out="runs/demo-noise", *, seed=0, repeats=5) -> dict:
-    """Cosine similarity of RHEL gradients vs read-out noise and parameter drift, for several eps."""
-    _setup()
-    import matplotlib.pyplot as plt
-
+    """Cosine similarity of RHEL gradients vs read-out noise and parameter drift, for several epsilon."""
+    _setup(repeats=repeats)
+    from rhel.figures import pyplot, save_figure
     from rhel.physics.studies import noise_study
     from rhel.physics.train import oscillator_task
 
@@ -347,13 +402,13 @@ def demo_noise(out="runs/demo-noise", *, seed=0, repeats=5) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     res = noise_study(task=oscillator_task(seed=seed), repeats=repeats, seed=seed)
     lv = res["levels"]
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4), sharey=True)
+    fig, axes = pyplot().subplots(1, 2, figsize=(10, 4), sharey=True)
     titles = {
         "readout": "read-out noise on ∇θH (relative σ)",
         "drift": "parameter drift between passes (relative δ)",
     }
     for ax, kind in zip(axes, ("readout", "drift"), strict=True):
-        for i, eps in enumerate(res["eps"]):
+        for i, eps in enumerate(res["epsilon"]):
             m, s = res[kind]["mean"][i], res[kind]["std"][i]
             ax.semilogx(lv, m, "o-", label=f"ε = {eps:g}")
             ax.fill_between(lv, m - s, m + s, alpha=0.2)
@@ -363,12 +418,10 @@ def demo_noise(out="runs/demo-noise", *, seed=0, repeats=5) -> dict:
     axes[0].set_ylabel("cosine(g_RHEL, g_exact)")
     axes[0].set_ylim(-0.2, 1.05)
     fig.suptitle(f"Device imperfections (six oscillators, mean ± std over {repeats} seeds)")
-    fig.tight_layout()
-    fig.savefig(out / "noise.png", dpi=110)
-    plt.close(fig)
+    save_figure(fig, out / "noise.png", dpi=110)
     for kind in ("readout", "drift"):
         print(f"{kind}: largest level with mean cosine > 0.99")
-        for i, eps in enumerate(res["eps"]):
+        for i, eps in enumerate(res["epsilon"]):
             ok = lv[res[kind]["mean"][i] > 0.99]
             print(f"  eps = {eps:<6g}: {ok.max() if ok.size else 'none':}")
     print(f"wrote noise.png to {out}/")

@@ -20,14 +20,17 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from rhel.gradients.echo import ESTIMATORS
+from rhel.gradients.rhel import RHEL
+from rhel.integrators import default_integrator
 from rhel.physics.echo import (
     _echo_core,
-    _eps_pair,
     _forward_core,
     autodiff_gradient,
+    echo_nudges,
+    estimate,
     rhel_gradient,
 )
-from rhel.physics.integrators import default_integrator
 from rhel.physics.train import Task, oscillator_task
 
 __all__ = ["flat", "cosine", "relative_error", "damping_study", "noise_study"]
@@ -53,10 +56,11 @@ def damping_study(
     gammas=(0.0, 1e-3, 3e-3, 1e-2, 3e-2, 0.1, 0.3),
     *,
     task: Task | None = None,
-    eps: float = 1e-3,
+    gradient: RHEL | None = None,
     echo_modes=("reversed", "physical"),
 ) -> dict:
-    """RHEL vs the true gradient of the damped system, for each friction ``gamma`` and echo mode.
+    """RHEL (``gradient``, default ``rhel.RHEL()``: central, epsilon 1e-3) vs the true gradient of the damped
+    system, for each friction ``gamma`` and echo mode.
 
     Returns ``{"gamma": array, mode: {"rel_error": array, "cosine": array}, ...}`` (student parameters of
     ``task``, default :func:`~rhel.physics.train.oscillator_task` with ``T = 20``, ``K = 400``).
@@ -71,8 +75,8 @@ def damping_study(
         errs, coss = [], []
         for g, ref in zip(gammas, refs, strict=True):
             _, est, _ = rhel_gradient(
-                task.system, task.theta0, task.x0, task.inputs, task.targets, dt=task.dt, eps=eps, damping=g,
-                echo_damping=mode, check=False,
+                task.system, task.theta0, task.x0, task.inputs, task.targets, dt=task.dt, gradient=gradient,
+                damping=g, echo_damping=mode, check=False,
             )  # fmt: skip
             errs.append(relative_error(est, ref))
             coss.append(cosine(est, ref))
@@ -84,39 +88,40 @@ def noise_study(
     levels=(1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 1e-1),
     *,
     task: Task | None = None,
-    eps_values=(1e-3, 1e-2, 1e-1),
+    epsilon_values=(1e-3, 1e-2, 1e-1),
     kinds=("readout", "drift"),
     repeats: int = 5,
     seed: int = 0,
 ) -> dict:
-    """Mean and std (over ``repeats`` seeds) of the cosine similarity between the noisy RHEL gradient and the
-    exact (autodiff) one, per noise kind, nudging strength and noise level.
+    """Mean and std (over ``repeats`` seeds) of the cosine similarity between the noisy RHEL gradient (central
+    estimator) and the exact (autodiff) one, per noise kind, nudging strength and noise level.
 
-    Returns ``{"levels": array, "eps": array, kind: {"mean": (n_eps, n_levels), "std": (n_eps, n_levels)}}``.
+    Returns ``{"levels": array, "epsilon": array, kind: {"mean": (n_eps, n_levels), "std": (n_eps, n_levels)}}``.
     """
     task = oscillator_task() if task is None else task
-    system, theta, integ = task.system, task.theta0, default_integrator(task.system)
+    system, theta, integ = task.system, task.theta0, default_integrator(task.system.energy)
     dtype = jnp.result_type(*jax.tree_util.tree_leaves(theta))
     dt = jnp.asarray(task.dt, dtype)
     x0 = (jnp.asarray(task.x0[0], dtype), jnp.asarray(task.x0[1], dtype))
     _, ref, _ = autodiff_gradient(system, theta, x0, task.inputs, task.targets, dt=task.dt)
     phiT, piT, _, _, _ = _forward_core(system, integ, theta, x0, task.inputs, task.targets, dt, None, False)
     key = jax.random.PRNGKey(seed)
-    out: dict = {"levels": np.asarray(levels, float), "eps": np.asarray(eps_values, float)}
+    out: dict = {"levels": np.asarray(levels, float), "epsilon": np.asarray(epsilon_values, float)}
     for kind in kinds:
-        mean = np.zeros((len(eps_values), len(levels)))
+        mean = np.zeros((len(epsilon_values), len(levels)))
         std = np.zeros_like(mean)
-        for i, eps in enumerate(eps_values):
+        for i, eps in enumerate(epsilon_values):
+            eps_e, weights = echo_nudges(eps, ESTIMATORS["central"], dtype)
             for j, level in enumerate(levels):
                 noise = jnp.asarray([level, 0.0] if kind == "readout" else [0.0, level], dtype)
                 cs = []
                 for _ in range(repeats):
                     key, sub = jax.random.split(key)
-                    g, _, _, _ = _echo_core(
-                        system, integ, theta, (phiT, piT), task.inputs, task.targets, dt,
-                        _eps_pair(eps, "central", dtype), None, noise, sub, True, False,
+                    acc_e, q_e, p_e, _, _ = _echo_core(
+                        system, integ, theta, (phiT, piT), task.inputs, task.targets, dt, eps_e, None, noise, sub,
+                        True, False,
                     )  # fmt: skip
-                    cs.append(cosine(g, ref))
+                    cs.append(cosine(estimate(jnp.asarray(eps, dtype), weights, acc_e, q_e, p_e)[0], ref))
                 mean[i, j], std[i, j] = np.mean(cs), np.std(cs)
         out[kind] = {"mean": mean, "std": std}
     return out

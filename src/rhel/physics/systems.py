@@ -9,12 +9,13 @@ friction :math:`\gamma`:
 .. math::
     \partial_t \phi = \nabla_\pi H, \qquad \partial_t \pi = -\nabla_\phi H - \gamma \nabla_\pi H .
 
-Either give the energy *separably*, ``kinetic(pi, theta)`` and ``potential(phi, theta, u)`` (integrated with
-leapfrog), or as one function ``hamiltonian(phi, pi, theta, u)`` (integrated with the implicit midpoint rule).
+The energy is the library's one :class:`rhel.energies.Energy`: *separable*, ``kinetic(pi, theta)`` and
+``potential(phi, theta, u)`` (integrated with the leapfrog), or one function ``hamiltonian(phi, pi, theta, u)``
+(integrated with the implicit midpoint rule).
 
 RHEL needs time-reversal invariance, :math:`H(\phi, \pi) = H(\phi, -\pi)` (paper Def. A.1);
-:func:`check_time_reversal` tests it at random states and raises :class:`PhysicsError` naming the property
-when it fails. The loss depends on positions only, so it is time-reversal invariant by construction.
+:func:`rhel.check_time_reversal` tests it at random states and raises :class:`rhel.ContractError` naming the
+property when it fails. The loss depends on positions only, so it is time-reversal invariant by construction.
 
 The factories build the systems used in the docs, tests and demos:
 
@@ -31,18 +32,17 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import cache
-from typing import Any
 
 import equinox as eqx
-import jax
 import jax.numpy as jnp
 import numpy as np
-from jaxtyping import Array, Float, PyTree
+from jaxtyping import Array
+
+from rhel.energies import Energy
 
 __all__ = [
     "PhysicsError",
     "HamiltonianSystem",
-    "check_time_reversal",
     "six_oscillators",
     "coupling_pairs",
     "random_oscillator_params",
@@ -54,84 +54,30 @@ __all__ = [
     "squared_error_loss",
 ]
 
-Theta = PyTree[Float[Array, "..."]]
-
 
 class PhysicsError(ValueError):
-    """An input the physics module cannot handle: a non-time-reversal-invariant energy, an unstable time step,
-    or a non-finite (NaN/Inf) state. The message names the violated property."""
+    """A run the physics module cannot carry out: an unstable time step or a non-finite (NaN/Inf) state. The
+    message names the step and what to change. (An energy that breaks RHEL's contract raises
+    :class:`rhel.ContractError`.)"""
 
 
 class HamiltonianSystem(eqx.Module):
-    r"""A physical system given by its energy (all fields static: the system is a description, never trained).
+    r"""A physical system: an :class:`rhel.energies.Energy` in physical units plus an instantaneous loss (all fields
+    static: the system is a description, never trained).
 
-    Attributes:
-        n_dof: number of positions (= number of momenta).
-        loss: :math:`\ell(\phi, y)`, the instantaneous loss of the positions against one target sample.
-        kinetic: :math:`T(\pi, \theta)` for a separable energy, else ``None``.
-        potential: :math:`V(\phi, \theta, u)` for a separable energy, else ``None``.
-        energy: :math:`H(\phi, \pi, \theta, u)` for a non-separable energy, else ``None``.
-        name: a label for messages and figures.
+    **Arguments:**
+
+    - ``energy``: the Hamiltonian, separable ``Energy(kinetic=T(pi, theta), potential=V(phi, theta, u))``
+      (integrated by the leapfrog) or ``Energy(hamiltonian=H(phi, pi, theta, u))`` (implicit midpoint).
+    - ``loss``: :math:`\ell(\phi, y)`, the instantaneous loss of the positions against one target sample.
+    - ``n_dof``: number of positions (= number of momenta).
+    - ``name``: a label for messages and figures.
     """
 
+    energy: Energy = eqx.field(static=True)
+    loss: Callable[[Array, Array], Array] = eqx.field(static=True)
     n_dof: int = eqx.field(static=True)
-    loss: Callable[..., Any] = eqx.field(static=True)
-    kinetic: Callable[..., Any] | None = eqx.field(static=True, default=None)
-    potential: Callable[..., Any] | None = eqx.field(static=True, default=None)
-    energy: Callable[..., Any] | None = eqx.field(static=True, default=None)
     name: str = eqx.field(static=True, default="system")
-
-    def __check_init__(self):
-        separable = self.kinetic is not None and self.potential is not None
-        if separable == (self.energy is not None):
-            raise PhysicsError(
-                "a HamiltonianSystem needs either kinetic(pi, theta) and potential(phi, theta, u) "
-                "(separable), or energy(phi, pi, theta, u) (non-separable), not both and not neither"
-            )
-
-    @property
-    def separable(self) -> bool:
-        return self.energy is None
-
-    def hamiltonian(self, phi: Float[Array, " n"], pi: Float[Array, " n"], theta: Theta, u) -> Float[Array, ""]:
-        """:math:`H(\\phi, \\pi; \\theta, u)` whichever way the energy was given."""
-        if self.energy is not None:
-            return self.energy(phi, pi, theta, u)
-        return self.kinetic(pi, theta) + self.potential(phi, theta, u)
-
-
-def check_time_reversal(
-    system: HamiltonianSystem, theta: Theta, u, *, n_states: int = 4, seed: int = 0, rtol: float = 1e-9
-) -> None:
-    r"""Raise :class:`PhysicsError` unless :math:`H(\phi, \pi) = H(\phi, -\pi)` at ``n_states`` random states.
-
-    Time-reversal invariance is what makes the momentum-flipped echo retrace the forward trajectory (paper
-    Lemma A.3); without it the echoes carry no gradient. The states are standard normal (seeded); the
-    tolerance is ``rtol * (1 + |H|)``.
-    """
-    rng = np.random.default_rng(seed)
-    dtype = jnp.result_type(*jax.tree_util.tree_leaves(theta))
-    phis = jnp.asarray(rng.standard_normal((n_states, system.n_dof)), dtype)
-    pis = jnp.asarray(rng.standard_normal((n_states, system.n_dof)), dtype)
-    h_plus, h_minus = (np.asarray(h) for h in _reversal_pairs(system, theta, jnp.asarray(u, dtype), phis, pis))
-    if not (np.all(np.isfinite(h_plus)) and np.all(np.isfinite(h_minus))):
-        raise PhysicsError(f"{system.name}: the energy is not finite at a random test state (H = {h_plus})")
-    gap = np.abs(h_plus - h_minus) > rtol * (1.0 + np.abs(h_plus))
-    if np.any(gap):
-        i = int(np.argmax(gap))
-        raise PhysicsError(
-            f"{system.name}: the energy is not time-reversal invariant: H(phi, pi) = {h_plus[i]:.6g} but "
-            f"H(phi, -pi) = {h_minus[i]:.6g} at random test state {i}. RHEL needs H(phi, pi) = H(phi, -pi) "
-            "(paper Def. A.1): the momentum-flipped echo must retrace the forward trajectory."
-        )
-
-
-@eqx.filter_jit
-def _reversal_pairs(system, theta, u, phis, pis):
-    def pair(phi, pi):
-        return system.hamiltonian(phi, pi, theta, u), system.hamiltonian(phi, -pi, theta, u)
-
-    return jax.vmap(pair)(phis, pis)
 
 
 def squared_error_loss(index: int) -> Callable[[Array, Array], Array]:
@@ -175,10 +121,9 @@ def six_oscillators(n: int = 6, *, input_index: int = 0, output_index: int = 3, 
         return 0.5 * jnp.sum(tr(theta["k"]) * phi**2) + 0.5 * jnp.sum(tr(theta["kc"]) * d**2) + u * phi[input_index]
 
     return HamiltonianSystem(
-        n_dof=n,
-        kinetic=kinetic,
-        potential=potential,
-        loss=squared_error_loss(output_index),
+        Energy(kinetic=kinetic, potential=potential),
+        squared_error_loss(output_index),
+        n,
         name=f"{n} coupled oscillators",
     )
 
@@ -232,11 +177,7 @@ def fput_chain(n: int = 4, *, output_index: int | None = None):
         return jnp.sum(0.5 * k * d**2 + 0.25 * beta * d**4) + u * phi[0]
 
     return HamiltonianSystem(
-        n_dof=n,
-        kinetic=kinetic,
-        potential=potential,
-        loss=squared_error_loss(out),
-        name=f"FPUT chain (n={n})",
+        Energy(kinetic=kinetic, potential=potential), squared_error_loss(out), n, name=f"FPUT chain (n={n})"
     )
 
 
@@ -264,7 +205,7 @@ def soft_oscillators(n: int = 3):
             + \frac12 \sum_i c_i (\phi_{i+1} - \phi_i)^2 + u\,\phi_1 .
 
     Parameters ``{"m", "k": (n,), "c": (n-1,), "a": (n,)}``; ``m, k, c`` as logarithms, ``a`` raw. Loss on the
-    last oscillator. Needs :class:`~rhel.physics.integrators.ImplicitMidpoint` (leapfrog is for separable
+    last oscillator. Needs :class:`~rhel.integrators.ImplicitMidpoint` (the leapfrog is for separable
     energies).
     """
 
@@ -273,17 +214,19 @@ def soft_oscillators(n: int = 3):
         kin = jnp.sum((1.0 + theta["a"] * phi**2) * pi**2 / (2 * m))
         return kin + 0.5 * jnp.sum(k * phi**2) + 0.5 * jnp.sum(c * jnp.diff(phi) ** 2) + u * phi[0]
 
-    return HamiltonianSystem(n_dof=n, energy=energy, loss=squared_error_loss(n - 1), name=f"soft oscillators (n={n})")
+    return HamiltonianSystem(
+        Energy(hamiltonian=energy), squared_error_loss(n - 1), n, name=f"soft oscillators (n={n})"
+    )
 
 
 @cache
 def magnetic_particle(field: float = 1.0):
     r"""A charged particle in a uniform magnetic field, :math:`H = |\pi - A(\phi)|^2/2 + \tfrac12|\phi|^2`,
     :math:`A = \tfrac{B}{2}(-\phi_2, \phi_1)`. Not time-reversal invariant (the field breaks the symmetry): a
-    test case for the error RHEL must raise. ``theta = {"k": ()}`` scales the trap."""
+    test case for the :class:`rhel.ContractError` RHEL must raise. ``theta = {"k": ()}`` scales the trap."""
 
     def energy(phi, pi, theta, u):
         a = 0.5 * field * jnp.array([-phi[1], phi[0]])
         return 0.5 * jnp.sum((pi - a) ** 2) + 0.5 * theta["k"] * jnp.sum(phi**2) + u * phi[0]
 
-    return HamiltonianSystem(n_dof=2, energy=energy, loss=squared_error_loss(1), name="charged particle in B field")
+    return HamiltonianSystem(Energy(hamiltonian=energy), squared_error_loss(1), 2, name="charged particle in B field")

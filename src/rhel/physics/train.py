@@ -1,13 +1,15 @@
 r"""Training physical parameters with RHEL or BPTT (optax Adam), and the teacher-student tasks of the demos.
 
-Both methods minimize the same discrete loss :math:`L(\theta) = \delta\sum_k \ell(\phi_{k+1/2}, y_{k+1/2})`;
-they differ only in the gradient: ``"rhel"`` runs :func:`~rhel.physics.echo.rhel_gradient`'s forward pass and
-echoes (the same jitted cores), ``"bptt"`` differentiates the forward simulation with ``jax.grad``.
+The gradient method is an object, as everywhere in the library: ``rhel.RHEL(epsilon=..., estimator=...)`` runs
+:func:`~rhel.physics.echo.rhel_gradient`'s forward pass and echoes (the same jitted cores), ``rhel.BPTT()``
+differentiates the forward simulation with ``jax.grad``; both minimize the same discrete loss :math:`L(\theta) =
+\delta\sum_k \ell(\phi_{k+1/2}, y_{k+1/2})`. :class:`~rhel.physics.adjoint.Adjoint` follows the continuous
+adjoint state method on the interpolated signals (and reports its RK4 loss).
 """
 
 from __future__ import annotations
 
-from typing import Literal, NamedTuple
+from typing import NamedTuple
 
 import equinox as eqx
 import jax
@@ -15,20 +17,24 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from rhel._custom_types import Params
+from rhel.gradients.bptt import BPTT
+from rhel.gradients.rhel import RHEL
+from rhel.physics.adjoint import Adjoint, Interpolated, _adjoint_core
 from rhel.physics.echo import (
     _echo_core,
-    _eps_pair,
     _forward_core,
     _raise_nonfinite,
-    check_energy_drift,
+    echo_nudges,
+    estimate,
     midpoint_times,
+    prepare,
+    rhel_settings,
     simulate,
+    validate,
 )
-from rhel.physics.integrators import default_integrator
 from rhel.physics.systems import (
     HamiltonianSystem,
-    Theta,
-    check_time_reversal,
     fput_chain,
     random_fput_params,
     random_oscillator_params,
@@ -42,7 +48,7 @@ class TrainResult(NamedTuple):
     """``losses[i]``: the loss at the parameters *before* update ``i``; ``losses[-1]``: after the last
     update."""
 
-    theta: Theta
+    theta: Params
     losses: np.ndarray
 
 
@@ -53,8 +59,8 @@ class Task(NamedTuple):
     reference)."""
 
     system: HamiltonianSystem
-    theta_teacher: Theta
-    theta0: Theta
+    theta_teacher: Params
+    theta0: Params
     x0: tuple
     inputs: jnp.ndarray
     targets: jnp.ndarray
@@ -65,15 +71,22 @@ class Task(NamedTuple):
 
 
 @eqx.filter_jit
-def _train_step(system, integrator, opt, method, theta, opt_state, x0, inputs, targets, dt, eps_pair):
-    if method == "rhel":
+def _train_step(system, integrator, opt, gradient, theta, opt_state, x0, inputs, targets, dt, echoes, signals):
+    if isinstance(gradient, RHEL):
+        eps, eps_e, weights = echoes
         phiT, piT, loss, bad, _ = _forward_core(system, integrator, theta, x0, inputs, targets, dt, None, False)
         levels = jnp.zeros((2,), dt.dtype)
-        grads, _, bad_e, _ = _echo_core(
-            system, integrator, theta, (phiT, piT), inputs, targets, dt, eps_pair, None, levels,
+        acc_e, q_e, p_e, bad_e, _ = _echo_core(
+            system, integrator, theta, (phiT, piT), inputs, targets, dt, eps_e, None, levels,
             jax.random.PRNGKey(0), False, False,
         )  # fmt: skip
+        grads = estimate(eps, weights, acc_e, q_e, p_e)[0]
         bad = jnp.maximum(bad, jnp.max(bad_e))
+    elif isinstance(gradient, Adjoint):
+        drive, target, n_steps = signals
+        T = dt * inputs.shape[0]
+        loss, grads, _, _ = _adjoint_core(system, drive, target, theta, x0, T, n_steps, None, False)
+        bad = jnp.where(jnp.isfinite(loss), -1, 0)
     else:
 
         def f(th):
@@ -87,41 +100,56 @@ def _train_step(system, integrator, opt, method, theta, opt_state, x0, inputs, t
 
 def train(
     system: HamiltonianSystem,
-    theta0: Theta,
+    theta0: Params,
     x0,
     inputs,
     targets,
     *,
     dt: float,
-    method: Literal["rhel", "bptt"] = "rhel",
+    gradient: RHEL | BPTT | Adjoint | None = None,
     steps: int = 100,
     lr: float = 0.05,
-    eps: float = 1e-3,
-    estimator: Literal["central", "one-sided"] = "central",
     integrator=None,
 ) -> TrainResult:
-    """Adam on the physical parameters (``x0`` fixed). Validates once (time-reversal invariance, energy
-    drift), and raises :class:`~rhel.physics.systems.PhysicsError` if a state turns non-finite during
-    training."""
-    if method not in ("rhel", "bptt"):
-        raise ValueError(f"method must be 'rhel' or 'bptt', not {method!r}")
-    integrator = default_integrator(system) if integrator is None else integrator
-    integrator.check(system)
-    dtype = jnp.result_type(*jax.tree_util.tree_leaves(theta0))
-    inputs, targets = jnp.asarray(inputs, dtype), jnp.asarray(targets, dtype)
-    x0 = (jnp.asarray(x0[0], dtype), jnp.asarray(x0[1], dtype))
-    check_time_reversal(system, theta0, inputs[0])
-    check_energy_drift(system, theta0, dt, inputs.shape[0], integrator=integrator, _shapes=(inputs, targets))
+    """Adam on the physical parameters (``x0`` fixed).
+
+    **Arguments:**
+
+    - ``system``, ``theta0``, ``x0``: the system, its initial parameters and the (fixed) initial state.
+    - ``inputs``, ``targets``: sampled at the step midpoints, shape ``(K, ...)``.
+    - ``dt``: the time step.
+    - ``gradient``: ``rhel.RHEL(epsilon=..., estimator=...)`` (default ``RHEL()``, epsilon 1e-3), ``rhel.BPTT()``
+      or ``rhel.physics.Adjoint()``.
+    - ``steps``, ``lr``: Adam steps and learning rate.
+    - ``integrator``: defaults to leapfrog (separable) / implicit midpoint (non-separable).
+
+    Validates once (time-reversal invariance, energy drift), and raises
+    :class:`~rhel.physics.systems.PhysicsError` if a state turns non-finite during training.
+    """
+    gradient = RHEL() if gradient is None else gradient
+    if not isinstance(gradient, (RHEL, BPTT, Adjoint)):
+        raise TypeError(
+            f"gradient must be a gradient object, rhel.RHEL(epsilon=...), rhel.BPTT() or rhel.physics.Adjoint(), "
+            f"got {gradient!r}"
+        )
+    integrator, x0, inputs, targets, dt_a, dtype = prepare(system, integrator, theta0, x0, inputs, targets, dt)
+    validate(system, integrator, theta0, inputs, targets, dt)
+    echoes = signals = None
+    if isinstance(gradient, RHEL):
+        eps, estimator = rhel_settings(gradient)
+        echoes = (jnp.asarray(eps, dtype), *echo_nudges(eps, estimator, dtype))
+    if isinstance(gradient, Adjoint):
+        times = jnp.asarray(midpoint_times(inputs.shape[0] * dt, inputs.shape[0]), dtype)
+        signals = (Interpolated(times, inputs), Interpolated(times, targets), jnp.asarray(gradient.refine * len(times)))
     opt = optax.adam(lr)
     theta, opt_state = theta0, opt.init(theta0)
-    dt_a, eps_pair = jnp.asarray(dt, dtype), _eps_pair(eps, estimator, dtype)
     losses = []
     for _ in range(steps):
         theta, opt_state, loss, bad = _train_step(
-            system, integrator, opt, method, theta, opt_state, x0, inputs, targets, dt_a, eps_pair
+            system, integrator, opt, gradient, theta, opt_state, x0, inputs, targets, dt_a, echoes, signals
         )
         losses.append(loss)
-        _raise_nonfinite(system, f"{method} training", bad, inputs.shape[0], dt)
+        _raise_nonfinite(system, f"{type(gradient).__name__} training", bad, inputs.shape[0], dt)
     final = _forward_core(system, integrator, theta, x0, inputs, targets, dt_a, None, False)[2]
     losses.append(final)
     return TrainResult(theta=theta, losses=np.asarray(jnp.stack(losses)))
@@ -153,16 +181,6 @@ class multisine(eqx.Module):
         return jnp.sum(a * jnp.sin(w * t + p))
 
 
-class _interp(eqx.Module):
-    """Piecewise-linear interpolation of samples ``ys`` at times ``ts`` (a continuous-time target)."""
-
-    ts: jnp.ndarray
-    ys: jnp.ndarray
-
-    def __call__(self, t):
-        return jnp.interp(t, self.ts, self.ys)
-
-
 def _teacher_task(system, theta_teacher, theta0, output, drive, *, T, n_steps, refine=8) -> Task:
     """The teacher runs ``refine`` times finer than the student (even ``refine``: the student's midpoints are
     fine nodes), so that the continuous-time target (linear interpolation of the fine run, for the adjoint)
@@ -177,7 +195,7 @@ def _teacher_task(system, theta_teacher, theta0, output, drive, *, T, n_steps, r
     ts = np.concatenate([fine.t, fine.t_mid])
     ys = np.concatenate([np.asarray(fine.phi[:, output]), np.asarray(fine.phi_mid[:, output])])
     order = np.argsort(ts)
-    target = _interp(jnp.asarray(ts[order]), jnp.asarray(ys[order]))
+    target = Interpolated(jnp.asarray(ts[order]), jnp.asarray(ys[order]))
     return Task(system, theta_teacher, theta0, x0, inputs, targets, drive, target, dt, T)
 
 

@@ -20,12 +20,17 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
+import equinox as eqx
 import numpy as np
+from jaxtyping import PyTree
+
+from rhel.data.core import Dataset
+from rhel.gradients.methods import ESTIMATOR_METHODS, make_gradient
+from rhel.models import HSSM
+from rhel.training.config import TrainConfig
 
 SCHEMA = "rhel.gradcheck/1"
 PRECISIONS = ("float32", "float64")
-#: RHEL estimator -> the training module's gradient-method name.
-ESTIMATOR_METHODS = {"central": "rhel", "one_sided": "rhel-one-sided", "richardson": "rhel-richardson"}
 DEFAULT_SWEEP = tuple(float(e) for e in np.logspace(-8, 0, 9))
 
 
@@ -67,8 +72,7 @@ def compare(rhel: np.ndarray, bptt: np.ndarray) -> dict[str, float]:
     }
 
 
-def _cast(tree: Any, dtype: Any) -> Any:
-    import equinox as eqx
+def _cast(tree: PyTree, dtype: Any) -> PyTree:
     import jax
     import jax.numpy as jnp
 
@@ -84,9 +88,9 @@ def _cast(tree: Any, dtype: Any) -> Any:
 class Problem:
     """A model, its BatchNorm state and one batch, in float64 (the float32 version is cast from it)."""
 
-    config: Any
-    model: Any
-    state: Any
+    config: TrainConfig
+    model: HSSM
+    state: eqx.nn.State
     inputs: np.ndarray
     targets: np.ndarray
     mask: np.ndarray | None
@@ -104,13 +108,15 @@ class Problem:
         return _cast(self.model, dtype), _cast(self.state, dtype), inputs, targets, mask
 
 
-def make_problem(config: Any, *, batch_size: int = 4, seed: int | None = None, dataset: Any = None) -> Problem:
-    """Build the model (``rhel.training.loop.build_model``) and take the first ``batch_size`` training examples
-    (``rhel.training.loop.load_dataset``). Enables x64."""
+def make_problem(
+    config: TrainConfig, *, batch_size: int = 4, seed: int | None = None, dataset: Dataset | None = None
+) -> Problem:
+    """Build the model (``rhel.training.experiment.build_model``) and take the first ``batch_size`` training examples
+    (``rhel.training.experiment.load_dataset``). Enables x64."""
     enable_x64()
     import jax
 
-    from rhel.training.loop import build_model, load_dataset
+    from rhel.training.experiment import build_model, load_dataset
 
     seed = config.seeds[0] if seed is None else seed
     if dataset is None:
@@ -128,18 +134,21 @@ def make_problem(config: Any, *, batch_size: int = 4, seed: int | None = None, d
 _GRAD_FNS: dict[Any, Any] = {}
 
 
-def gradients(problem: Problem, precision: str, method: str, epsilon: float | None = None) -> list[tuple]:
-    """``[(block, parameter, gradient array)]`` of the batch loss for one method name (``bptt``, ``rhel``, ...)."""
-    import equinox as eqx
+def gradients(
+    problem: Problem, precision: str, method: str, epsilon: float | None = None, resync_every: int | None = None
+) -> list[tuple]:
+    """``[(block, parameter, gradient array)]`` of the batch loss for one method name (``bptt``, ``rhel``, ...);
+    ``resync_every`` re-synchronises RHEL's echo (symmetric estimators; ignored by the others)."""
     import jax
     import jax.numpy as jnp
 
     from rhel.models import batch_loss
-    from rhel.training.config import make_gradient
 
     model, state, inputs, targets, mask = problem.at(precision)
     # eps travels as an array argument: one compilation serves every eps of a sweep
     gradient = make_gradient(method, None if epsilon is None else jnp.asarray(epsilon, inputs.dtype))
+    if resync_every is not None and getattr(gradient, "estimator", "one_sided") != "one_sided":
+        gradient = dataclasses.replace(gradient, resync_every=resync_every)
     key = jax.random.PRNGKey(problem.seed + 1)  # dropout mask: the same for every method
     if method not in _GRAD_FNS:
 
@@ -156,12 +165,9 @@ def effective_epsilon(problem: Problem, precision: str, estimator: str, epsilon:
     """The nudging strength RHEL uses (its default when ``epsilon`` is None) for this model and precision."""
     import jax.numpy as jnp
 
-    from rhel.gradients.rhel import default_epsilon
-
-    if epsilon is not None:
-        return float(epsilon)
+    gradient = make_gradient(ESTIMATOR_METHODS[estimator], epsilon)
     dtype = jnp.float32 if precision == "float32" else jnp.float64
-    return default_epsilon(estimator, dtype, quadratic=problem.config.model.unit == "linear")
+    return float(gradient.epsilon_for(dtype, quadratic=problem.config.model.unit == "linear"))
 
 
 def _clean(x: float) -> float | None:
@@ -179,10 +185,11 @@ def run_gradcheck(
     estimators: Sequence[str] = tuple(ESTIMATOR_METHODS),
     epsilon: float | None = None,
     sweep: Sequence[float] | None = None,
+    resync_every: int | None = None,
 ) -> dict[str, Any]:
     """The full comparison as a JSON-ready dict (schema ``rhel.gradcheck/1``, documented in docs/reports.md)."""
     from rhel.training.config import config_to_dict
-    from rhel.training.loop import environment_info
+    from rhel.training.experiment import environment_info
 
     results, summary, eps_used, sweep_rows = [], [], {}, []
     for precision in precisions:
@@ -192,7 +199,7 @@ def run_gradcheck(
             method = ESTIMATOR_METHODS[estimator]
             # explicit eps (the default's value when None): the sweep's default point reuses this compilation
             eps_used[precision][estimator] = effective_epsilon(problem, precision, estimator, epsilon)
-            rhel = gradients(problem, precision, method, eps_used[precision][estimator])
+            rhel = gradients(problem, precision, method, eps_used[precision][estimator], resync_every)
             rows = []
             for (block, param, g), (_, _, ref) in zip(rhel, reference, strict=True):
                 row = {"precision": precision, "estimator": estimator, "block": block, "param": param,
@@ -216,7 +223,7 @@ def run_gradcheck(
                 default = effective_epsilon(problem, precision, estimator, None)
                 for eps in sorted({*map(float, sweep), default}):
                     same = eps == eps_used[precision][estimator]
-                    grads = rhel if same else gradients(problem, precision, method, eps)
+                    grads = rhel if same else gradients(problem, precision, method, eps, resync_every)
                     total = _global(grads, reference)
                     sweep_rows.append({"precision": precision, "estimator": estimator, "epsilon": eps,
                                        "rel_error": total["rel_error"], "cosine": total["cosine"],
@@ -236,6 +243,7 @@ def run_gradcheck(
         "precisions": list(precisions),
         "estimators": list(estimators),
         "epsilon": eps_used,
+        "resync_every": resync_every,
         "results": clean(results),
         "summary": clean(summary),
         "eps_sweep": clean(sweep_rows) if sweep else None,

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from rhel.reports.bench import growth_per_1k
+from rhel.reports.bench_tables import growth_per_1k
 
 
 def bench_markdown(report: dict[str, Any]) -> str:
@@ -18,22 +18,26 @@ def bench_markdown(report: dict[str, Any]) -> str:
     for m in methods:
         head += [f"{m} ms", f"{m} MB"]
     rhel_methods = [m for m in methods if m.startswith("rhel")]
+    ratio_keys = ("forward_ratio",) * ("forward" in methods) + ("time_ratio", "memory_ratio")
     for m in rhel_methods:
+        head += [f"{m} time/forward"] if "forward" in methods else []
         head += [f"{m} time/BPTT", f"{m} mem/BPTT"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for length in report["lengths"]:
         cells = [f"{length:,}"]
         for m in methods:
             r = index.get((m, length))
-            if r is None or r["status"] != "ok":
+            if r is not None and r.get("extrapolated_memory_mb") is not None:
+                cells += ["SKIPPED", f"~{r['extrapolated_memory_mb']:,.0f}"]
+            elif r is None or r["status"] != "ok":
                 status = "—" if r is None else r["status"].upper()
                 cells += [status, status]
             else:
                 cells += [f"{r['step_time_s'] * 1e3:.0f}", f"{r['memory_mb']:.0f}"]
         for m in rhel_methods:
             r = index.get((m, length))
-            for key in ("time_ratio", "memory_ratio"):
-                v = None if r is None else r[key]
+            for key in ratio_keys:
+                v = None if r is None else r.get(key)
                 cells.append("—" if v is None else f"**{v:.2f}**")
         lines.append("| " + " | ".join(cells) + " |")
     growth = {m: growth_per_1k(report["results"], m) for m in methods}

@@ -5,7 +5,7 @@ from rhel.training.config import TrainConfig as TrainConfig
 from rhel.training.config import expand as expand
 from rhel.training.config import load_config as load_config
 from rhel.training.config import save_config as save_config
-from rhel.training.loop import NonFiniteError as NonFiniteError
+from rhel.training.experiment import NonFiniteError as NonFiniteError
 from rhel.training.loop import RunResult as RunResult
 from rhel.training.loop import train_run as train_run
 

@@ -37,8 +37,10 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-#: Gradient-method names accepted in configs and on the command line (mapped to objects by :func:`make_gradient`).
-GRADIENT_METHODS = ("rhel", "rhel-one-sided", "rhel-richardson", "bptt", "checkpointed-bptt")
+from rhel.gradients.methods import METHOD_NAMES
+
+#: The shipped config ``rhel train`` runs when no ``--config`` is given.
+DEFAULT_CONFIG = "default"
 UNITS = ("linear", "nonlinear")
 SCHEDULES = ("constant", "cosine", "warmup_cosine")
 
@@ -58,7 +60,7 @@ class DataConfig:
 
 @dataclass(frozen=True)
 class ModelConfig:
-    """The HSSM's architecture (paper-notes §4c).
+    """The HSSM's architecture (the paper's Section 4: encoder, HSSM blocks, head).
 
     ``complex_state`` applies to linear HRUs, ``step`` (the leapfrog time step; ``None``: the unit's default) to
     nonlinear ones; ``train_step`` to both. ``output_step`` (regression) is the number of input steps per output;
@@ -109,7 +111,7 @@ class GradientConfig:
     ``loss_scale`` multiplies the loss before differentiation and divides the gradients after it. With a relative
     ε (the default) a loss scale leaves the RHEL nudge unchanged: it only moves the floating-point range in which
     gradients are computed. With ``relative_epsilon = false`` it multiplies the effective nudge by ``loss_scale``,
-    which is what the official code's loss scale did silently (paper-notes §6).
+    which is what the official code's loss scale did silently.
     """
 
     methods: tuple[str, ...] = ("rhel",)
@@ -155,8 +157,8 @@ class TrainConfig:
         if not g.methods:
             problems.append("gradient.methods is empty")
         for method in g.methods:
-            if method not in GRADIENT_METHODS:
-                problems.append(f"unknown gradient method {method!r}; expected one of {GRADIENT_METHODS}")
+            if method not in METHOD_NAMES:
+                problems.append(f"unknown gradient method {method!r}; expected one of {METHOD_NAMES}")
         if g.epsilon is not None and not (math.isfinite(g.epsilon) and g.epsilon > 0):
             problems.append(f"gradient.epsilon must be a positive number, got {g.epsilon}")
         if not (math.isfinite(g.loss_scale) and g.loss_scale > 0):
@@ -334,15 +336,175 @@ def load_config(name_or_path: str | Path) -> TrainConfig:
     return config_from_dict(data).validate()
 
 
-def make_gradient(method: str, epsilon: float | None = None, relative: bool = True) -> Any:
-    """The gradient-method object for a config/CLI name (the only place names become objects)."""
-    import rhel
+def configure(
+    name_or_path: str | Path | None = None,
+    *,
+    dataset: str | None = None,
+    data_dir: str | None = None,
+    unit: str | None = None,
+    methods: typing.Sequence[str] | None = None,
+    epsilon: float | None = None,
+    loss_scale: float | None = None,
+    seeds: typing.Sequence[int] | None = None,
+    float64: bool = False,
+    **optim: int | float | None,
+) -> TrainConfig:
+    """A config with overrides applied, validated: what ``rhel train`` and ``rhel gradcheck`` run.
 
-    if method == "bptt":
-        return rhel.BPTT()
-    if method == "checkpointed-bptt":
-        return rhel.CheckpointedBPTT()
-    estimators = {"rhel": "central", "rhel-one-sided": "one_sided", "rhel-richardson": "richardson"}
-    if method in estimators:
-        return rhel.RHEL(epsilon=epsilon, estimator=estimators[method], relative=relative)
-    raise ConfigError(f"unknown gradient method {method!r}; expected one of {GRADIENT_METHODS}")
+    **Arguments:**
+
+    - `name_or_path`: a shipped config name or a ``.toml``/``.json`` file (``None``: the shipped ``default``).
+    - `dataset`: another dataset (the base config's data options are dropped: they belong to its dataset).
+    - `data_dir`, `unit`, `epsilon`, `loss_scale`: replace ``data.data_dir``, ``model.unit``, ``gradient.epsilon``,
+      ``gradient.loss_scale``.
+    - `methods`, `seeds`: replace the gradient methods and the seeds (duplicates dropped, order kept).
+    - `float64`: train in double precision (``False`` keeps the config's setting).
+    - `optim`: fields of :class:`OptimConfig` (``steps``, ``lr``, ``batch_size``, ...) to replace.
+
+    ``None`` leaves a setting as the config has it.
+    """
+    config = load_config(DEFAULT_CONFIG if name_or_path is None else name_or_path)
+    replace = dataclasses.replace
+    data, model, gradient = config.data, config.model, config.gradient
+    if dataset is not None and dataset != data.name:
+        data = replace(data, name=dataset, options={})
+    if data_dir is not None:
+        data = replace(data, data_dir=data_dir)
+    if unit is not None:
+        model = replace(model, unit=unit)
+    unknown = sorted(set(optim) - {f.name for f in dataclasses.fields(OptimConfig)})
+    if unknown:
+        raise TypeError(f"configure() got unknown optimiser setting(s) {unknown}")
+    optim_config = replace(config.optim, **{k: v for k, v in optim.items() if v is not None})
+    if methods is not None:
+        gradient = replace(gradient, methods=tuple(dict.fromkeys(methods)))
+    if epsilon is not None:
+        gradient = replace(gradient, epsilon=epsilon)
+    if loss_scale is not None:
+        gradient = replace(gradient, loss_scale=loss_scale)
+    config = replace(config, data=data, model=model, optim=optim_config, gradient=gradient)
+    if seeds is not None:
+        config = replace(config, seeds=tuple(dict.fromkeys(seeds)))
+    if float64:
+        config = replace(config, float64=True)
+    return config.validate()
+
+
+# ---------------------------------------------------------------------------------------------- any field, by name
+
+
+def _field(path: str) -> tuple[Any, bool]:
+    """The annotation of the config field a dotted ``path`` names (``Optional`` removed) and whether it may be
+    ``None``; a :class:`ConfigError` naming the key when there is no such field.
+
+    Keys below a ``dict`` field (``data.options.length``) are free: the dataset's loader checks them.
+    """
+    annotation: Any = TrainConfig
+    optional = False
+    parts = path.split(".")
+    for i, part in enumerate(parts):
+        if typing.get_origin(annotation) is dict:
+            return Any, True
+        names = [f.name for f in dataclasses.fields(annotation)] if dataclasses.is_dataclass(annotation) else []
+        if part not in names:
+            where = ".".join(parts[:i]) or "the config"
+            raise ConfigError(f"--set {path}: {where} has no field {part!r}; expected one of {', '.join(names)}")
+        annotation = typing.get_type_hints(annotation)[part]
+        args = typing.get_args(annotation)
+        optional = typing.get_origin(annotation) in (typing.Union, types.UnionType) and type(None) in args
+        if optional:
+            (annotation,) = [a for a in args if a is not type(None)]
+    if dataclasses.is_dataclass(annotation):
+        raise ConfigError(f"--set {path}: {path} is a table; set one of its fields ({path}.<field>=VALUE)")
+    return annotation, optional
+
+
+def _parse_value(text: str) -> Any:
+    """A command-line value as TOML reads it (``128``, ``3e-4``, ``true``, ``["rhel", "bptt"]``, ``"x"``); a bare
+    word that is not TOML (``fsdd``, ``rhel-one-sided``) is a string and ``none`` is ``None``."""
+    if text.strip().lower() in ("none", "null"):
+        return None
+    try:
+        return tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        return text
+
+
+def apply_settings(config: TrainConfig, assignments: typing.Sequence[str]) -> TrainConfig:
+    """``config`` with ``KEY=VALUE`` assignments applied (``rhel train --set``), typed and validated as a file is.
+
+    **Arguments:**
+
+    - `config`: the config to start from.
+    - `assignments`: ``"model.hidden=128"``, ``"optim.lr=3e-4"``, ``"gradient.methods=rhel,bptt"``,
+      ``"data.options.length=1024"``, ``"seeds=[1, 2]"``. Values are TOML values; a bare word is a string, ``none``
+      resets an optional field and a list field also takes a comma-separated list.
+
+    An unknown key, a wrongly typed value or an impossible setting raises :class:`ConfigError` naming it.
+    """
+    data = config_to_dict(config)
+    for assignment in assignments:
+        key, sep, text = assignment.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise ConfigError(f"--set {assignment!r}: expected KEY=VALUE, e.g. model.hidden=128")
+        annotation, optional = _field(key)
+        value = _parse_value(text.strip())
+        if typing.get_origin(annotation) is tuple and isinstance(value, str):
+            value = [_parse_value(v.strip()) for v in value.split(",") if v.strip()]
+        if value is None and not optional:
+            raise ConfigError(f"--set {key}: {key} cannot be none; give a value")
+        table = data
+        *parents, last = key.split(".")
+        for part in parents:
+            table = table.setdefault(part, {})
+        table[last] = value
+    try:
+        return config_from_dict(data).validate()
+    except ConfigError as error:
+        raise ConfigError(f"--set: {error}") from None
+
+
+@dataclass(frozen=True)
+class ConfigSummary:
+    """One line of ``rhel train --list-configs``: a shipped config's name, description, dataset, length and steps."""
+
+    name: str
+    description: str
+    dataset: str
+    length: int | None
+    steps: int
+    seeds: int
+
+
+def _description(text: str, width: int = 90) -> str:
+    """The first sentence of a config file's leading comment, shortened to ``width`` characters."""
+    lines = []
+    for line in text.splitlines():
+        if not line.startswith("#"):
+            break
+        lines.append(line.lstrip("#").strip())
+    words = " ".join(lines)
+    sentence = words.split(". ")[0].rstrip(".")
+    return sentence if len(sentence) <= width else sentence[: width - 1].rstrip() + "…"
+
+
+def describe_configs() -> list[ConfigSummary]:
+    """A :class:`ConfigSummary` per shipped config, in :func:`list_configs` order (the sequence length is the
+    config's ``data.options.length`` or the registered dataset's; ``None`` when neither says)."""
+    from rhel.data.registry import dataset_info
+
+    summaries = []
+    for name in list_configs():
+        text = _shipped(name).read_text()
+        config = config_from_dict(tomllib.loads(text))
+        length = config.data.options.get("length")
+        if length is None:
+            try:
+                length = dataset_info(config.data.name).length
+            except KeyError:
+                length = None
+        summaries.append(
+            ConfigSummary(name, _description(text), config.data.name, length, config.optim.steps, len(config.seeds))
+        )
+    return summaries

@@ -1,9 +1,8 @@
-"""A Hamiltonian recurrent unit built from user-written energies, and the time-reversal contract check."""
+"""A Hamiltonian recurrent unit built from user-written energies."""
 
 from __future__ import annotations
 
 import dataclasses
-import math
 from collections.abc import Callable
 from typing import Any
 
@@ -12,28 +11,24 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, PRNGKeyArray
 
-from rhel.gradients._core import HamiltonianCore
-from rhel.integrators import leapfrog_step
+from rhel._custom_types import Params
+from rhel.energies import Energy, check_energy_signature, check_time_reversal
 from rhel.units.base import AbstractHRU, check_sizes, initial_log_step, step_size
-
-
-class ContractError(ValueError):
-    """An energy breaks the HRU contract (separable, time-reversal invariant): RHEL's echo would not be a gradient."""
 
 
 @dataclasses.dataclass(frozen=True)
 class _Kinetic:
-    fn: Callable[[Array, Any], Array]
+    fn: Callable[[Array, Params], Array]
 
-    def __call__(self, p: Array, theta: Any) -> Array:
+    def __call__(self, p: Array, theta: Params) -> Array:
         return theta["step"] * self.fn(p, theta["params"])
 
 
 @dataclasses.dataclass(frozen=True)
 class _Potential:
-    fn: Callable[[Array, Any, Array], Array]
+    fn: Callable[[Array, Params, Array], Array]
 
-    def __call__(self, q: Array, theta: Any, u: Array) -> Array:
+    def __call__(self, q: Array, theta: Params, u: Array) -> Array:
         return theta["step"] * self.fn(q, theta["params"], u)
 
 
@@ -55,10 +50,10 @@ class EnergyHRU(AbstractHRU):
 
     ``check=True`` (default) verifies the contract at construction on random states and inputs: evenness of the
     kinetic energy and a forward -> momentum flip -> reversed replay round trip; a violation raises
-    :class:`ContractError` naming the property.
+    :class:`rhel.ContractError` naming the property (:func:`rhel.check_time_reversal`).
     """
 
-    params: Any
+    params: Params
     log_step: Array
     readout: Array
     train_step: bool = eqx.field(static=True)
@@ -68,7 +63,7 @@ class EnergyHRU(AbstractHRU):
         self,
         kinetic: Callable,
         potential: Callable,
-        params: Any,
+        params: Params,
         *,
         state_size: int,
         in_size: int,
@@ -85,7 +80,7 @@ class EnergyHRU(AbstractHRU):
         dtype = jnp.result_type(float) if dtype is None else dtype
         kr, kc = jax.random.split(key)
         self.in_size, self.out_size, self.n_state = in_size, out_size, state_size
-        self.core = HamiltonianCore(_Kinetic(kinetic), _Potential(potential))
+        self.energy = Energy(_Kinetic(kinetic), _Potential(potential))
         self.scan, self.train_step = "sequential", train_step
         self.params = params
         self.log_step = initial_log_step("EnergyHRU", step, dtype)
@@ -98,12 +93,19 @@ class EnergyHRU(AbstractHRU):
         self.readout = readout
         if check:
             check_time_reversal(self, key=kc)
+        else:
+            theta = self.energy_params()
+            check_energy_signature(self.energy, theta, jnp.zeros((in_size,), dtype), state_size, label="EnergyHRU",
+                                   signatures=self.energy_signatures)  # fmt: skip
+
+    #: How error messages write the user's functions.
+    energy_signatures = {"kinetic": "kinetic(p, params)", "potential": "potential(q, params, u)"}
 
     @property
     def state_size(self) -> int:
         return self.n_state
 
-    def energy_params(self) -> dict[str, Any]:
+    def energy_params(self) -> dict[str, Params]:
         step = step_size(self.log_step, self.train_step)
         return {"params": self.params, "step": step}
 
@@ -112,49 +114,3 @@ class EnergyHRU(AbstractHRU):
 
     def readout_matrix(self) -> Array:
         return self.readout
-
-
-def check_time_reversal(
-    unit: AbstractHRU, *, key: PRNGKeyArray, steps: int = 8, scale: float = 1.0, rtol: float | None = None
-) -> float:
-    """Check that ``unit``'s energy is time-reversal invariant; return the round-trip error.
-
-    On random states and inputs (of size ``scale``): (1) the kinetic energy must be even in the momenta;
-    (2) ``steps`` leapfrog steps forward, a momentum flip, the same inputs replayed in reverse and a final flip must
-    return to the start. Raises :class:`ContractError` naming the violated property otherwise. ``rtol`` defaults to
-    ``1e3 * machine epsilon`` of the parameters' dtype.
-    """
-    core, theta = unit.core, unit.energy_params()
-    dtype = jax.tree_util.tree_leaves(theta)[0].dtype if jax.tree_util.tree_leaves(theta) else jnp.float32
-    rtol = 1e3 * float(jnp.finfo(dtype).eps) if rtol is None else rtol
-    n = unit.state_size
-    kq, kp, ku = jax.random.split(key, 3)
-    q0 = scale * jax.random.normal(kq, (n,), dtype)
-    p0 = scale * jax.random.normal(kp, (n,), dtype)
-    us = scale * jax.random.normal(ku, (steps, unit.in_size), dtype)
-    drive = unit.drive_matrix()
-    fs = us if drive is None else us @ drive.T.astype(dtype)
-
-    t_plus, t_minus = core.kinetic(p0, theta), core.kinetic(-p0, theta)
-    if not jnp.allclose(t_plus, t_minus, rtol=rtol, atol=rtol):
-        raise ContractError(
-            f"{type(unit).__name__}: the kinetic energy is not even in the momenta (T(p) = {float(t_plus):.6g} but "
-            f"T(-p) = {float(t_minus):.6g}); the energy is not time-reversal invariant, so a momentum flip does not "
-            "reverse the dynamics and RHEL's echoes carry no gradient. Make T depend on p through even terms only."
-        )
-    q, p = q0, p0
-    for f in fs:
-        q, p = leapfrog_step(core.kinetic, core.potential, q, p, theta, f)
-    p = -p
-    for f in fs[::-1]:
-        q, p = leapfrog_step(core.kinetic, core.potential, q, p, theta, f)
-    p = -p
-    size = float(jnp.max(jnp.abs(jnp.concatenate([q0, p0]))))
-    err = float(jnp.max(jnp.abs(jnp.concatenate([q - q0, p - p0])))) / max(size, 1e-30)
-    if not math.isfinite(err) or err > rtol:
-        raise ContractError(
-            f"{type(unit).__name__}: forward -> momentum flip -> reversed replay does not come back (relative error "
-            f"{err:.3g} > {rtol:.3g} after {steps} steps); the energy is not time-reversal invariant or not "
-            "separable, so RHEL's echoes would not carry the gradient."
-        )
-    return err

@@ -9,19 +9,21 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float, PRNGKeyArray
 
-from rhel.gradients._core import HamiltonianCore, resolve_scan
+from rhel._custom_types import Params
+from rhel.energies import Energy
+from rhel.gradients._core import resolve_scan
 from rhel.units.base import AbstractHRU, check_sizes
 
 
-def _kinetic(p: Array, theta: Any) -> Array:
+def _kinetic(p: Array, theta: Params) -> Array:
     return 0.5 * jnp.sum(theta["step"] * p**2)
 
 
-def _potential(q: Array, theta: Any, f: Array) -> Array:
+def _potential(q: Array, theta: Params, f: Array) -> Array:
     return jnp.sum(theta["step"] * (0.5 * theta["A"] * q**2 - q * f))
 
 
-def _linear_coefficients(theta: Any) -> tuple[Array, Array]:
+def _linear_coefficients(theta: Params) -> tuple[Array, Array]:
     """The leapfrog map of the energy above on ``(p, q)``, per channel, and its forcing (see module docstring)."""
     s, a = theta["step"], theta["A"]
     s2a = s**2 * a
@@ -30,7 +32,7 @@ def _linear_coefficients(theta: Any) -> tuple[Array, Array]:
     return m, force
 
 
-LINEAR_CORE = HamiltonianCore(_kinetic, _potential, _linear_coefficients)
+LINEAR_ENERGY = Energy(_kinetic, _potential, linear_coefficients=_linear_coefficients)
 
 
 class LinearHRU(AbstractHRU):
@@ -87,7 +89,7 @@ class LinearHRU(AbstractHRU):
             return jax.random.uniform(k, shape, dtype, -bound, bound)
 
         self.in_size, self.out_size = in_size, out_size
-        self.core, self.scan = LINEAR_CORE, scan
+        self.energy, self.scan = LINEAR_ENERGY, scan
         resolve_scan(scan)  # validates the choice
         self.complex_state, self.train_step = complex_state, train_step
         self.a_hat = jax.random.uniform(k[0], (p,), dtype)

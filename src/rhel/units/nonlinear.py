@@ -10,7 +10,8 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float, PRNGKeyArray
 
-from rhel.gradients._core import HamiltonianCore
+from rhel._custom_types import Params
+from rhel.energies import Energy
 from rhel.units.base import AbstractHRU, check_sizes, initial_log_step, step_size
 
 
@@ -19,17 +20,17 @@ def log_cosh(x: Array) -> Array:
     return x + jax.nn.softplus(-2.0 * x) - math.log(2.0)
 
 
-def _kinetic(p: Array, theta: Any) -> Array:
+def _kinetic(p: Array, theta: Params) -> Array:
     return 0.5 * theta["step"] * jnp.sum(p**2)
 
 
-def _potential(q: Array, theta: Any, f: Array) -> Array:
+def _potential(q: Array, theta: Params, f: Array) -> Array:
     w = theta["W"]
     coupling = jnp.sum(theta["c"] * log_cosh(w * q + f + theta["b"]) / w)
     return theta["step"] * (0.5 * theta["alpha"] * jnp.sum(q**2) + coupling)
 
 
-NONLINEAR_CORE = HamiltonianCore(_kinetic, _potential)
+NONLINEAR_ENERGY = Energy(_kinetic, _potential)
 
 
 class NonlinearHRU(AbstractHRU):
@@ -73,7 +74,7 @@ class NonlinearHRU(AbstractHRU):
         k = jax.random.split(key, 6)
         p, h, o = state_size, in_size, out_size
         self.in_size, self.out_size = in_size, out_size
-        self.core, self.scan, self.train_step = NONLINEAR_CORE, "sequential", train_step
+        self.energy, self.scan, self.train_step = NONLINEAR_ENERGY, "sequential", train_step
         self.w = jax.random.uniform(k[0], (p,), dtype, 0.5, 1.0)
         self.b = jnp.zeros((p,), dtype)
         self.c_hat = jax.random.uniform(k[1], (p,), dtype, -1.0, 1.0)
