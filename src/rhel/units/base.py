@@ -40,9 +40,10 @@ def step_size(log_step: Array, trainable: bool) -> Array:
 
 
 def check_finite(x: Array, what: str) -> Array:
-    """Raise (also under ``jit``/``vmap``) if ``x`` holds NaN or Inf, naming ``what`` (for parameters and states;
-    sequences are checked with :func:`rhel.gradients.numerics.raise_if` on a small array that depends on them)."""
-    return eqx.error_if(x, ~jnp.all(jnp.isfinite(x)), f"{what} contains NaN or Inf")
+    """``x`` itself; raises (also under ``jit``/``vmap``) if ``x`` holds NaN or Inf, naming ``what``. The one
+    finiteness mechanism of the package (:func:`rhel.gradients.numerics.raise_if` on :func:`all_finite`): no copy of
+    ``x``, so it serves parameters, states and sequences alike."""
+    return raise_if(x, ~all_finite(x), f"{what} contains NaN or Inf")
 
 
 class AbstractHRU(eqx.Module):
