@@ -205,6 +205,9 @@ def _length(data_name: str, options: dict) -> str:
         cut = f", cut at {options['max_length']:,}" if "max_length" in options else ""
         rate = options["sample_rate"]
         return f"≤{original:,} at 8 kHz → ≤{original * rate // 8000:,} at {rate} Hz{cut}"
+    if "frame" in options:
+        steps = -(-options.get("max_length", original) // options["frame"])
+        return f"≤{original:,} at 8 kHz, cut at {options.get('max_length', original):,} → {steps:,} frames of {options['frame']}"
     if "max_length" in options:
         return f"{original:,} → {options['max_length']:,}"
     return f"{original:,}"
