@@ -14,8 +14,8 @@ import argparse
 import json
 import os
 import platform
-import textwrap
 import sys
+import textwrap
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -150,7 +150,7 @@ NOTES: dict[str, str] = {
 #: Why the rows were re-run this round (printed under the table).
 EVALUATION_CORRECTION = (
     "**Evaluation correction (this round).** Validation and test metrics are computed in inference mode, where each "
-    "block normalises with its BatchNorm running statistics. Equinox's `BatchNorm(mode=\"batch\")` starts the "
+    'block normalises with its BatchNorm running statistics. Equinox\'s `BatchNorm(mode="batch")` starts the '
     "variance's running average at 1 and divides it by `1 - 0.99^n`, which leaves an excess of `0.99^n / (1 - 0.99^n)` "
     "in the variance (0.155 after 200 steps, 0.018 after 400): for inputs of small variance the first block's input "
     "was shrunk several-fold at evaluation (measured on the saved best models of the earlier study pass: up to 6-10x "
