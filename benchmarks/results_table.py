@@ -109,6 +109,15 @@ NOTES: dict[str, str] = {
         "decimals at every evaluation), so the spread is the config and the tiny validation set, not the gradient. "
         "Next: validation-only checks of dropout 0.2-0.3, hidden 32 and fewer steps."
     ),
+    "worms-linear": (
+        "RHEL − BPTT is −1.30 stds, driven by seed 0 (RHEL 54.5% at its best validation step 100 vs BPTT 63.6% at "
+        "step 400; seeds 1-2: 61.0 vs 61.0, 58.4 vs 59.7). Control (benchmarks/results/controls/worms-bptt-plain-"
+        "autodiff/): BPTT again with the plain-autodiff feed-forward (`model.remat_ff=false`: the same function, "
+        "masks and batches, only the rounding differs) gives 59.7 / 63.6 / 59.7% -- per-seed differences of -3.9 /"
+        " +2.6 / 0.0 points from BPTT, the size of RHEL's except seed 0's. Training amplifies any rounding "
+        "difference (docs/distributed.md), so runs of one seed are different draws, and with 27 validation series "
+        "early stopping picks steps 100-450. Not evidence of a bias of RHEL; more seeds would settle it."
+    ),
     "rock-linear": (
         "20 TRAIN series, so the validation split holds 3 and early stopping is nearly blind; the archive's 1-NN ED "
         "(84%) beats its full-window DTW (60%) on this problem. The 4x resampling to 711 steps costs 1-NN ED 20 "
