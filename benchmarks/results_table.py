@@ -151,7 +151,7 @@ NOTES: dict[str, str] = {
         " 4,097 steps gives a global relative error of 7.4e-05 in float32 and 1.3e-13 in float64 "
         "(benchmarks/results/bonn-eeg-linear/gradcheck.txt), and at the *trained* parameters of RHEL seed 0's best"
         " model (batch 8) 1.8e-05 in float32 and 4.3e-14 in float64, cosine 0.9999999999; elementwise, 7 of "
-        "~15,000 entries are off by more than 10%, all of size <= 6e-6 of their leaf's largest -- nothing Adam "
+        "~12,900 entries are off by more than 10%, all of size <= 6e-6 of their leaf's largest -- nothing Adam "
         "could turn into a drift; (2) training itself: training losses and validation accuracies track each other "
         "(seed 1: 3.177 vs 3.173 at step 25, 0.630 vs 0.613 at step 400; RHEL's best validation accuracy is the "
         "higher one on seed 1, 0.827 vs 0.80, yet its test accuracy is lower). The test split holds 75 recordings "
