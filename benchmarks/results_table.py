@@ -252,8 +252,8 @@ def _length(data_name: str, options: dict) -> str:
         rate = options["sample_rate"]
         return f"≤{original:,} at 8 kHz → ≤{original * rate // 8000:,} at {rate} Hz{cut}"
     if "frame" in options:
-        steps = -(-options.get("max_length", original) // options["frame"])
         cut = options.get("max_length", original)
+        steps = -(-cut // options["frame"])
         return f"≤{original:,} at 8 kHz, cut at {cut:,} → {steps:,} frames of {options['frame']}"
     if "max_length" in options:
         return f"{original:,} → {options['max_length']:,}"

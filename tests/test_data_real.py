@@ -52,6 +52,19 @@ def test_fsdd_frames(shared_data, fsdd):
         load("fsdd", data_dir=shared_data, seed=0, frame=0)
 
 
+def test_fsdd_frames_mask_either_padding():
+    """A frame is valid when any of its samples is: the frame holding a start-padded recording's first samples
+    stays in."""
+    from rhel.data.fsdd import to_frames
+
+    x = np.arange(20, dtype=np.float32).reshape(2, 10, 1)
+    mask = np.array([[True] * 7 + [False] * 3, [False] * 5 + [True] * 5])
+    frames, frame_mask = to_frames(x, mask, 4)
+    assert frames.shape == (2, 3, 4)
+    np.testing.assert_array_equal(frames[0, 2], [8, 9, 0, 0])
+    np.testing.assert_array_equal(frame_mask, [[True, True, False], [False, True, True]])
+
+
 def test_fsdd_split_seeded(shared_data, fsdd):
     other = load("fsdd", data_dir=shared_data, seed=1, max_length=2000)
     a = load("fsdd", data_dir=shared_data, seed=0, max_length=2000)

@@ -99,13 +99,15 @@ def read_wav(path: Path) -> np.ndarray:
 
 def to_frames(x: np.ndarray, mask: np.ndarray | None, frame: int) -> tuple[np.ndarray, np.ndarray | None]:
     """``(N, L, 1)`` samples as ``(N, ceil(L / frame), frame)`` frames (zero-padded at the end); a frame is valid
-    when its first sample is."""
+    when any of its samples is (whether the recordings are padded at the end or at the start)."""
     n, length, _ = x.shape
     steps = -(-length // frame)
     padded = np.zeros((n, steps * frame), dtype=x.dtype)
     padded[:, :length] = x[:, :, 0]
     if mask is not None:
-        mask = mask[:, ::frame]
+        valid = np.zeros((n, steps * frame), dtype=bool)
+        valid[:, :length] = mask
+        mask = valid.reshape(n, steps, frame).any(axis=2)
     return padded.reshape(n, steps, frame), mask
 
 

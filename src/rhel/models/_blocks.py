@@ -68,7 +68,7 @@ def running_statistics(norm: eqx.nn.BatchNorm, state: eqx.nn.State) -> tuple[Arr
         raise ValueError("HSSM blocks normalise without an affine map (channelwise_affine=False)")
     counter = state.get(norm.batch_counter)
     average = state.get(norm.batch_state_index)
-    start = (0.0, 1.0)  # eqx's starting values (tests/test_models.py checks them)
+    start = (0.0, 1.0)  # eqx's starting values (tests/test_models_hssm.py checks them)
     decay = jnp.power(jnp.asarray(norm.momentum, average[0].dtype), counter)
     trained = counter > 0
     scale = jnp.where(trained, 1 - decay, 1)

@@ -44,12 +44,13 @@ def batch_statistics(x: Float[Array, "L H"], axis_name: str) -> tuple[Array, Arr
     return mean, jnp.maximum(0.0, var)
 
 
-def map_blocks(fn, x: Float[Array, "L ..."], chunk: int) -> Array:
+def map_blocks(fn, x: Float[Array, "L ..."], chunk: int, out: Array | None = None) -> Array:
     """``fn`` applied to ``x`` block by block of ``chunk`` time steps in a ``fori_loop``, into a new sequence.
 
-    ``fn`` maps a block of steps to a block of the same shape, step by step (the last block is shifted back to end at
-    the last step and recomputes the steps it shares with the one before). The result is a loop's output, which XLA
-    computes once, where it would recompute an elementwise map inside each of its consumers.
+    ``fn`` maps a block of steps to a block of the output's rows, step by step (the last block is shifted back to end
+    at the last step and recomputes the steps it shares with the one before). The result is a loop's output, which
+    XLA computes once, where it would recompute an elementwise map inside each of its consumers. ``out``: the buffer
+    the blocks are written into, for an output of another shape or dtype than ``x`` (default: a copy of ``x``).
     """
     length = x.shape[0]
     chunk, n = _block_starts(length, chunk)
@@ -57,11 +58,12 @@ def map_blocks(fn, x: Float[Array, "L ..."], chunk: int) -> Array:
     def body(i, carry):
         out, x = carry
         start = _start(i, chunk, length)
-        return jax.lax.dynamic_update_slice_in_dim(out, fn(jax.lax.dynamic_slice_in_dim(x, start, chunk)), start, 0), x
+        block = fn(jax.lax.dynamic_slice_in_dim(x, start, chunk)).astype(out.dtype)
+        return jax.lax.dynamic_update_slice_in_dim(out, block, start, 0), x
 
-    # the output overwrites a copy of x, which XLA allocates where x is computed (a buffer of zeros would be shared
-    # with every other one of its shape, and allocated at the start of the program)
-    return jax.lax.fori_loop(0, n, body, (x, x))[0]
+    # by default the output overwrites a copy of x, which XLA allocates where x is computed (a buffer of zeros would
+    # be shared with every other one of its shape, and allocated at the start of the program)
+    return jax.lax.fori_loop(0, n, body, (x if out is None else out, x))[0]
 
 
 @functools.partial(jax.custom_jvp, nondiff_argnums=(1, 2, 3))
@@ -132,6 +134,12 @@ def _start(i, chunk, length):
     return jnp.minimum(i * chunk, length - chunk)
 
 
+def _fresh(i, start, chunk):
+    """Which rows of block ``i`` (starting at ``start``) no earlier block covers: all but the overlap of a shifted
+    last block, so that a sum over blocks counts each step once."""
+    return (start + jnp.arange(chunk)) >= i * chunk
+
+
 @functools.partial(jax.custom_vjp, nondiff_argnums=(0,))
 def feed_forward(cfg: FeedForwardConfig, glu, y: Float[Array, "L H"], skip: Float[Array, "L H"], keys) -> Array:
     """``skip + Drop(GLU(Drop(GELU(y))))`` over the sequence, computed and differentiated in blocks of ``cfg.chunk``
@@ -156,7 +164,7 @@ def _feed_forward_loop(cfg, glu, y, skip, keys):
     def body(i, carry):
         out, y = carry
         start = _start(i, chunk, length)
-        fresh = (start + jnp.arange(chunk)) >= i * chunk  # steps no earlier block has written
+        fresh = _fresh(i, start, chunk)  # steps no earlier block has written
         old = jax.lax.dynamic_slice_in_dim(out, start, chunk)
         new = old + feed_forward_block(glu, jax.lax.dynamic_slice_in_dim(y, start, chunk), keys, cfg.p, start)
         return jax.lax.dynamic_update_slice_in_dim(out, jnp.where(fresh[:, None], new, old), start, 0), y
@@ -180,7 +188,7 @@ def _feed_forward_bwd(cfg, residuals, g):
         buf, g, gglu = carry
         i = n - 1 - j
         start = _start(i, chunk, length)
-        fresh = ((start + jnp.arange(chunk)) >= i * chunk)[:, None]
+        fresh = _fresh(i, start, chunk)[:, None]
         y_block = jax.lax.dynamic_slice_in_dim(buf, start, chunk)
         g_block = jnp.where(fresh, jax.lax.dynamic_slice_in_dim(g, start, chunk), 0)
         _, vjp = jax.vjp(lambda glu, yb: feed_forward_block(glu, yb, keys, cfg.p, start), glu, y_block)
@@ -240,16 +248,8 @@ def _encode_block(weight, bias, x_block):
 
 
 def _encode_loop(weight, bias, x, chunk):
-    length = x.shape[0]
-    chunk, n = _block_starts(length, chunk)
-    out = jnp.zeros((length, weight.shape[0]), jnp.result_type(weight, x))
-
-    def body(i, out):
-        start = _start(i, chunk, length)
-        block = _encode_block(weight, bias, jax.lax.dynamic_slice_in_dim(x, start, chunk))
-        return jax.lax.dynamic_update_slice_in_dim(out, block.astype(out.dtype), start, 0)
-
-    return jax.lax.fori_loop(0, n, body, out)
+    out = jnp.zeros((x.shape[0], weight.shape[0]), jnp.result_type(weight, x))
+    return map_blocks(lambda x_block: _encode_block(weight, bias, x_block), x, chunk, out)
 
 
 def _encode_fwd(weight, bias, x, chunk):
@@ -264,7 +264,7 @@ def _encode_bwd(chunk, residuals, g):
     def body(i, carry):
         dw, db, dx = carry
         start = _start(i, chunk, length)
-        fresh = ((start + jnp.arange(chunk)) >= i * chunk)[:, None]  # the shifted last block counts each step once
+        fresh = _fresh(i, start, chunk)[:, None]
         g_block = jnp.where(fresh, jax.lax.dynamic_slice_in_dim(g, start, chunk), 0)
         x_block = jax.lax.dynamic_slice_in_dim(x, start, chunk)
         dw = dw + g_block.T @ x_block
