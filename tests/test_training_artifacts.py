@@ -156,6 +156,12 @@ def test_run_names_are_deterministic_and_old_folders_resume(tmp_path):
     bptt_other = dataclasses.replace(bptt, gradient=GradientConfig(methods=("bptt",), epsilon=0.2))
     assert run_name(bptt) == run_name(bptt_other)  # epsilon does not change what BPTT trains
     assert "gradient.epsilon" in run_settings(config) and "gradient.epsilon" not in run_settings(bptt)
+    # a setting added later is omitted at the default that reproduces older runs: their names (and resumes) hold
+    resync = dataclasses.replace(config, gradient=dataclasses.replace(config.gradient, resync_every=64))
+    assert "gradient.resync_every" not in run_settings(config) and run_name(resync) != run_name(config)
+    assert run_name(dataclasses.replace(bptt, gradient=GradientConfig(methods=("bptt",), resync_every=64))) == run_name(
+        bptt
+    )
     assert run_dir_for(tmp_path, config) == tmp_path / run_name(config)
     legacy = tmp_path / legacy_run_name(config)
     legacy.mkdir()

@@ -34,7 +34,9 @@ def custom_config():
         data=DataConfig(name="long_range_pattern", data_dir="/tmp/x", options={"length": 64, "noise": 0.25}),
         model=ModelConfig(unit="nonlinear", num_blocks=3, hidden=12, state_size=7, step=1e-4, output_step=None),
         optim=OptimConfig(lr=1.5e-4, batch_size=4, steps=77, eval_every=7, patience=3, schedule="cosine"),
-        gradient=GradientConfig(methods=("rhel-richardson", "bptt"), epsilon=0.1, relative_epsilon=False),
+        gradient=GradientConfig(
+            methods=("rhel-richardson", "bptt"), epsilon=0.1, relative_epsilon=False, resync_every=64
+        ),
     )
 
 
@@ -135,3 +137,26 @@ def test_one_table_of_gradient_methods_names_labels_and_objects():
     bad = dataclasses.replace(TrainConfig(), gradient=GradientConfig(methods=("rhel-two-sided",)))
     with pytest.raises(ConfigError, match="unknown gradient method 'rhel-two-sided'"):
         bad.validate()
+
+
+def test_resync_every_reaches_the_rhel_methods_and_is_checked(monkeypatch):
+    from rhel.training import experiment
+
+    config = custom_config()
+    made = []
+    monkeypatch.setattr(experiment, "make_gradient", lambda *args: made.append(args) or make_gradient(*args))
+    experiment.train_step_for(expand(config)[0])  # the training step's gradient object
+    assert made == [("rhel-richardson", 0.1, False, 64)]
+    assert make_gradient("rhel-richardson", 0.1, False, 64) == RHEL(
+        epsilon=0.1, estimator="richardson", relative=False, resync_every=64
+    )
+    assert make_gradient("bptt", 0.1, False, 64) == make_gradient("bptt")  # BPTT ignores RHEL's settings
+    assert GRADIENT_METHODS["rhel"].symmetric and not GRADIENT_METHODS["rhel-one-sided"].symmetric
+    assert not GRADIENT_METHODS["bptt"].symmetric
+    for resync, methods, message in [
+        (0, ("rhel",), "gradient.resync_every must be a positive number of steps, got 0"),
+        (16, ("rhel-one-sided", "bptt"), "needs a symmetric RHEL estimator; rhel-one-sided has none"),
+    ]:
+        bad = dataclasses.replace(config, gradient=GradientConfig(methods=methods, resync_every=resync))
+        with pytest.raises(ConfigError, match=message):
+            bad.validate()

@@ -27,18 +27,26 @@ class GradientMethod:
 
     - `name`: the name configs and the command line use (``"rhel-one-sided"``).
     - `label`: how tables and plots write it (``"RHEL (one-sided)"``).
-    - `factory`: ``factory(epsilon, relative)`` returns the gradient object; BPTT variants ignore both.
+    - `factory`: ``factory(epsilon, relative, resync_every)`` returns the gradient object; BPTT variants ignore
+      all three.
     - `estimator`: the RHEL estimator's name (a key of :data:`rhel.gradients.rhel.ESTIMATORS`), ``None`` otherwise.
     """
 
     name: str
     label: str
-    factory: Callable[[float | None, bool], AbstractGradient]
+    factory: Callable[[float | None, bool, int | None], AbstractGradient]
     estimator: str | None = None
 
-    def make(self, epsilon: float | None = None, relative: bool = True) -> AbstractGradient:
-        """The gradient object (``epsilon`` and ``relative`` are RHEL's nudging settings)."""
-        return self.factory(epsilon, relative)
+    @property
+    def symmetric(self) -> bool:
+        """An RHEL method whose estimator has no un-nudged term (central, Richardson): it can re-synchronise."""
+        return self.estimator is not None and ESTIMATORS[self.estimator].forward_weight == 0.0
+
+    def make(
+        self, epsilon: float | None = None, relative: bool = True, resync_every: int | None = None
+    ) -> AbstractGradient:
+        """The gradient object (``epsilon``, ``relative`` and ``resync_every`` are RHEL's settings)."""
+        return self.factory(epsilon, relative, resync_every)
 
 
 #: How an estimator's name is written in a label where it is not written in lower case.
@@ -51,15 +59,17 @@ def _rhel(estimator: str) -> GradientMethod:
     return GradientMethod(
         name="rhel" if paper else f"rhel-{words}",
         label="RHEL" if paper else f"RHEL ({_PROPER_NAMES.get(estimator, words)})",
-        factory=lambda epsilon, relative: RHEL(epsilon=epsilon, estimator=estimator, relative=relative),
+        factory=lambda epsilon, relative, resync_every: RHEL(
+            epsilon=epsilon, estimator=estimator, relative=relative, resync_every=resync_every
+        ),
         estimator=estimator,
     )
 
 
 def _table() -> dict[str, GradientMethod]:
     rows = [
-        GradientMethod("bptt", "BPTT", lambda epsilon, relative: BPTT()),
-        GradientMethod("checkpointed-bptt", "Checkpointed BPTT", lambda epsilon, relative: CheckpointedBPTT()),
+        GradientMethod("bptt", "BPTT", lambda *rhel_settings: BPTT()),
+        GradientMethod("checkpointed-bptt", "Checkpointed BPTT", lambda *rhel_settings: CheckpointedBPTT()),
         *(_rhel(estimator) for estimator in ESTIMATORS),
     ]
     return {row.name: row for row in rows}
@@ -79,7 +89,9 @@ def method_label(name: str) -> str:
     return name if method is None else method.label
 
 
-def make_gradient(name: str, epsilon: float | None = None, relative: bool = True) -> AbstractGradient:
+def make_gradient(
+    name: str, epsilon: float | None = None, relative: bool = True, resync_every: int | None = None
+) -> AbstractGradient:
     """The gradient object for a method name; a ``KeyError`` names the known methods for an unknown one.
 
     **Arguments:**
@@ -87,7 +99,9 @@ def make_gradient(name: str, epsilon: float | None = None, relative: bool = True
     - `name`: a key of :data:`GRADIENT_METHODS`.
     - `epsilon`: RHEL's nudging strength (``None``: the estimator's default for the computation's dtype).
     - `relative`: RHEL's nudge relative to the incoming gradient's size (see :class:`rhel.gradients.rhel.RHEL`).
+    - `resync_every`: re-synchronise RHEL's echo on the forward state every this many steps (``None``: never; see
+      :class:`rhel.gradients.rhel.RHEL`).
     """
     if name not in GRADIENT_METHODS:
         raise KeyError(f"unknown gradient method {name!r}; expected one of {', '.join(METHOD_NAMES)}")
-    return GRADIENT_METHODS[name].make(epsilon, relative)
+    return GRADIENT_METHODS[name].make(epsilon, relative, resync_every)

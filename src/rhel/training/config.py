@@ -37,7 +37,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from rhel.gradients.methods import METHOD_NAMES
+from rhel.gradients.methods import GRADIENT_METHODS, METHOD_NAMES
 
 #: The shipped config ``rhel train`` runs when no ``--config`` is given.
 DEFAULT_CONFIG = "default"
@@ -112,12 +112,17 @@ class GradientConfig:
     ε (the default) a loss scale leaves the RHEL nudge unchanged: it only moves the floating-point range in which
     gradients are computed. With ``relative_epsilon = false`` it multiplies the effective nudge by ``loss_scale``,
     which is what the official code's loss scale did silently.
+
+    ``resync_every`` (default ``None``: never) re-synchronises RHEL's echo on the forward state every this many
+    steps (``rhel.RHEL(resync_every=K)``): for long float32 sequences, where the echo's return drifts by rounding
+    (the Bonn EEG finding in RESULTS.md). Symmetric estimators only (``rhel``, ``rhel-richardson``).
     """
 
     methods: tuple[str, ...] = ("rhel",)
     epsilon: float | None = None
     relative_epsilon: bool = True
     loss_scale: float = 1.0
+    resync_every: int | None = None
 
 
 @dataclass(frozen=True)
@@ -163,6 +168,16 @@ class TrainConfig:
             problems.append(f"gradient.epsilon must be a positive number, got {g.epsilon}")
         if not (math.isfinite(g.loss_scale) and g.loss_scale > 0):
             problems.append(f"gradient.loss_scale must be a positive number, got {g.loss_scale}")
+        if g.resync_every is not None:
+            if g.resync_every < 1:
+                problems.append(f"gradient.resync_every must be a positive number of steps, got {g.resync_every}")
+            rhel = [GRADIENT_METHODS[m] for m in g.methods if m in GRADIENT_METHODS and GRADIENT_METHODS[m].estimator]
+            one_sided = [m.name for m in rhel if not m.symmetric]  # BPTT methods ignore the setting
+            if one_sided:
+                problems.append(
+                    f"gradient.resync_every needs a symmetric RHEL estimator; {', '.join(one_sided)} has none "
+                    "(use rhel or rhel-richardson, or drop resync_every)"
+                )
         if not self.seeds:
             problems.append("seeds is empty")
         if problems:

@@ -219,11 +219,11 @@ def make_train_step(
 
 @functools.lru_cache(maxsize=16)
 def _cached_train_step(
-    optim: OptimConfig, method: str, epsilon: float | None, relative: bool, loss_scale: float
+    optim: OptimConfig, method: str, epsilon: float | None, relative: bool, loss_scale: float, resync: int | None
 ) -> TrainStep:
     # One jitted step per (optimiser, method) settings: runs that differ only in seed, data or model shapes reuse
     # its compilation cache (a fresh closure per run would recompile every time).
-    return make_train_step(make_optimizer(optim), make_gradient(method, epsilon, relative), loss_scale)
+    return make_train_step(make_optimizer(optim), make_gradient(method, epsilon, relative, resync), loss_scale)
 
 
 def train_step_for(config: TrainConfig) -> TrainStep:
@@ -238,7 +238,12 @@ def train_step_for(config: TrainConfig) -> TrainStep:
         steps=optim.steps if optim.schedule != "constant" else OptimConfig().steps,
     )
     return _cached_train_step(
-        optim_key, gradient.methods[0], gradient.epsilon, gradient.relative_epsilon, gradient.loss_scale
+        optim_key,
+        gradient.methods[0],
+        gradient.epsilon,
+        gradient.relative_epsilon,
+        gradient.loss_scale,
+        gradient.resync_every,
     )
 
 

@@ -25,7 +25,10 @@ from rhel.training.config import TrainConfig, config_to_dict
 #: Config keys a run's identity does not depend on (the seed and the method are in the folder name already).
 IDENTITY_FREE_KEYS = ("name", "seeds", "gradient.methods", "data.data_dir")
 #: Keys that only RHEL methods read.
-RHEL_ONLY_KEYS = ("gradient.epsilon", "gradient.relative_epsilon")
+RHEL_ONLY_KEYS = ("gradient.epsilon", "gradient.relative_epsilon", "gradient.resync_every")
+#: Keys added after run folders existed, with the default that reproduces the runs made before them: omitted from a
+#: run's settings at that default, so that the runs made before keep their names (and resume).
+LATER_KEYS = {"gradient.resync_every": None}
 
 
 def _flatten(table: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -54,6 +57,7 @@ def run_settings(config: TrainConfig | Mapping[str, Any]) -> dict[str, Any]:
     row = GRADIENT_METHODS.get(methods[0]) if len(methods) == 1 else None
     if row is not None and row.estimator is None:
         drop.update(RHEL_ONLY_KEYS)
+    drop.update(k for k, default in LATER_KEYS.items() if flat.get(k, default) == default)
     return {k: v for k, v in sorted(flat.items()) if k not in drop}
 
 
