@@ -297,6 +297,8 @@ def build(results: Path, out_dir: Path = ROOT) -> str:
     runs = find_runs([results]) if results.exists() else []
     by_config: dict[str, list[dict]] = {}
     for run in runs:
+        if Path(run["run_dir"]).relative_to(results).parts[0] in ("discarded", "controls"):
+            continue  # kept for the record (see the notes), not rows of the table
         by_config.setdefault(Path(run["run_dir"]).parent.name, []).append(run)
     lines = [
         "# Results on real data: RHEL vs BPTT",
