@@ -1,13 +1,14 @@
 """Bonn EEG: train the study config with RHEL and BPTT side by side from the same start, same batches and dropout,
+# usage (repository root): PYTHONPATH=src python benchmarks/results/controls/bonn_divergence.py float64|float32 STEPS
 and print how far the parameters part, step by step (float64 or float32)."""
-import sys, dataclasses
+import os, sys, dataclasses
 import jax, numpy as np, equinox as eqx
 f64 = sys.argv[1] == "float64"; steps = int(sys.argv[2])
 if f64: jax.config.update("jax_enable_x64", True)
 from rhel.training.config import load_config
 from rhel.training.experiment import load_dataset, build_model, make_optimizer, split_arrays, train_step_for, BatchOrder
 config = load_config("datasets/bonn-eeg-linear")
-config = dataclasses.replace(config, float64=f64, data=dataclasses.replace(config.data, data_dir="/work/shared/data"))
+config = dataclasses.replace(config, float64=f64, data=dataclasses.replace(config.data, data_dir=os.environ.get("DATA_DIR", "../shared/data")))
 seed = 0
 dataset = load_dataset(config, seed)
 dtype = np.float64 if f64 else np.float32
