@@ -115,8 +115,11 @@ NOTES: dict[str, str] = {
         "autodiff/): BPTT again with the plain-autodiff feed-forward (`model.remat_ff=false`: the same function, "
         "masks and batches, only the rounding differs) gives 59.7 / 63.6 / 59.7% -- per-seed differences of -3.9 /"
         " +2.6 / 0.0 points from BPTT, the size of RHEL's except seed 0's. Training amplifies any rounding "
-        "difference (docs/distributed.md), so runs of one seed are different draws, and with 27 validation series "
-        "early stopping picks steps 100-450. Not evidence of a bias of RHEL; more seeds would settle it."
+        "difference (docs/distributed.md; measured step by step for Bonn EEG, see its note), so runs of one seed are "
+        "different draws, and with 27 validation series early stopping picks steps 100-450. Five more seeds settle it "
+        "(seeds 3-7, benchmarks/results/controls/worms-seeds-3-7/: RHEL 67.5/66.2/67.5/63.6/66.2%, BPTT "
+        "64.9/67.5/64.9/54.5/61.0%): over 8 seeds RHEL 63.1 ± 4.4% vs BPTT 62.2 ± 3.8% (+0.22 stds; exact sign-flip "
+        "test on the paired differences p = 0.67), both above the 1-NN DTW reference (58.4%)."
     ),
     "rock-linear": (
         "20 TRAIN series, so the validation split holds 3 and early stopping is nearly blind; the archive's 1-NN ED "
