@@ -55,6 +55,12 @@ class Estimator:
         """Number of passes over the sequence: the forward pass plus one per echo."""
         return 1 + len(self.multipliers)
 
+    @property
+    def symmetric(self) -> bool:
+        """No un-nudged term (central, Richardson): exact on quadratic energies for every ``eps``, and the echoes'
+        mean retraces the forward pass, so it can be re-synchronised on it."""
+        return self.forward_weight == 0.0
+
     def echoes(self, *, with_forward: bool) -> tuple[tuple[float, ...], tuple[float, ...]]:
         """``(multipliers, weights)`` of the echoes to run; ``with_forward`` adds the un-nudged echo (multiplier 0,
         weight ``forward_weight``) when the estimator uses one, for systems that do not accumulate it forward."""

@@ -39,8 +39,9 @@ class GradientMethod:
 
     @property
     def symmetric(self) -> bool:
-        """An RHEL method whose estimator has no un-nudged term (central, Richardson): it can re-synchronise."""
-        return self.estimator is not None and ESTIMATORS[self.estimator].forward_weight == 0.0
+        """An RHEL method whose estimator is symmetric (:attr:`rhel.gradients.echo.Estimator.symmetric`): it can
+        re-synchronise."""
+        return self.estimator is not None and ESTIMATORS[self.estimator].symmetric
 
     def make(
         self, epsilon: float | None = None, relative: bool = True, resync_every: int | None = None

@@ -82,7 +82,7 @@ def default_epsilon(estimator: str, dtype: Any, *, quadratic: bool = False) -> f
     minimises rounding.
     """
     est = get_estimator(estimator)
-    if quadratic and est.forward_weight == 0.0:
+    if quadratic and est.symmetric:
         return 1.0
     measured = MEASURED_EPSILON.get((estimator, jnp.dtype(dtype).name))
     if measured is not None:
@@ -149,7 +149,7 @@ class RHEL(AbstractGradient):
         k = self.resync_every
         if k is not None and (isinstance(k, bool) or not isinstance(k, int) or k < 1):
             raise ValueError(f"RHEL resync_every must be a positive integer (or None), got {k!r}")
-        if k is not None and ESTIMATORS[self.estimator].forward_weight != 0.0:
+        if k is not None and not ESTIMATORS[self.estimator].symmetric:
             raise ValueError(
                 f"RHEL resync_every needs a symmetric estimator ('central' or 'richardson'), got {self.estimator!r}"
             )
@@ -176,7 +176,7 @@ class RHEL(AbstractGradient):
         est = ESTIMATORS[self.estimator]
         eps = self.epsilon_for(us.dtype, quadratic=quadratic)
         if self.relative and self.epsilon is not None:
-            check_epsilon(eps, us.dtype, exact_for_any=quadratic and est.forward_weight == 0.0)
+            check_epsilon(eps, us.dtype, exact_for_any=quadratic and est.symmetric)
         chunk = self.chunk if self.resync_every is None else self.resync_every
         scan = scan if self.resync_every is None else "sequential"
         cfg = _EchoConfig(energy, est, self.relative, chunk, scan, self.check, self.resync_every is not None)

@@ -114,8 +114,8 @@ class GradientConfig:
     which is what the official code's loss scale did silently.
 
     ``resync_every`` (default ``None``: never) re-synchronises RHEL's echo on the forward state every this many
-    steps (``rhel.RHEL(resync_every=K)``): for long float32 sequences, where the echo's return drifts by rounding
-    (the Bonn EEG finding in RESULTS.md). Symmetric estimators only (``rhel``, ``rhel-richardson``).
+    steps (``rhel.RHEL(resync_every=K)``): for chaotic energies or long float32 sequences, where the echo's return
+    drifts by rounding (docs/training.md). Symmetric estimators only (``rhel``, ``rhel-richardson``).
     """
 
     methods: tuple[str, ...] = ("rhel",)

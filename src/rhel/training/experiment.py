@@ -219,11 +219,16 @@ def make_train_step(
 
 @functools.lru_cache(maxsize=16)
 def _cached_train_step(
-    optim: OptimConfig, method: str, epsilon: float | None, relative: bool, loss_scale: float, resync: int | None
+    optim: OptimConfig,
+    method: str,
+    epsilon: float | None,
+    relative: bool,
+    loss_scale: float,
+    resync_every: int | None,
 ) -> TrainStep:
     # One jitted step per (optimiser, method) settings: runs that differ only in seed, data or model shapes reuse
     # its compilation cache (a fresh closure per run would recompile every time).
-    return make_train_step(make_optimizer(optim), make_gradient(method, epsilon, relative, resync), loss_scale)
+    return make_train_step(make_optimizer(optim), make_gradient(method, epsilon, relative, resync_every), loss_scale)
 
 
 def train_step_for(config: TrainConfig) -> TrainStep:
