@@ -147,8 +147,9 @@ NOTES: dict[str, str] = {
         "(64.3% vs 64.0%); five more seeds (benchmarks/results/controls/acsf1-seeds-3-7/, more_seeds.sh: RHEL "
         "52/63/73/48/54%, BPTT 53/61/53/54/48%) put both below it: over 8 seeds RHEL 60.4 ± 7.8%, BPTT 55.9 ± 5.9% "
         "(+0.58 stds, sign-flip p = 0.21). Not explained: the config stays below 1-NN DTW and 1-NN ED (63.0% on the "
-        "same preprocessing) at this budget, and its 15 validation series (one series = 6.7 points) cannot resolve "
-        "finer tuning."
+        "same preprocessing) at this budget; a second validation sweep at lr 3e-3 (dropout 0.2, hidden 128, 1,200 "
+        "steps: 0.633, 0.567, 0.667 vs 0.667) found nothing better, and 15 validation series (one series = 6.7 "
+        "points) cannot resolve finer tuning."
     ),
     "eoghorizontalsignal-linear": (
         "Tuned on validation only (benchmarks/tune_validation.py, BPTT, seeds 0-1, recorded in the config's header): "
