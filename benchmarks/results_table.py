@@ -234,6 +234,28 @@ def machine() -> str:
     return f"{platform.platform()}, {cpu}, {os.cpu_count()} logical cores, {memory}"
 
 
+def nn_splits(data):
+    """A dataset as 1-NN sees it, flattened to float64 rows: ``(pool, pool_labels, test, test_labels)``, the pool being
+    TRAIN with the validation split put back (the archive's protocol)."""
+    import numpy as np
+
+    pool = np.concatenate([data.train.inputs, data.val.inputs]).astype(np.float64)
+    test = np.asarray(data.test.inputs, np.float64)
+    labels = np.concatenate([data.train.targets, data.val.targets])
+    return pool.reshape(len(pool), -1), labels, test.reshape(len(test), -1), np.asarray(data.test.targets)
+
+
+def nearest(queries, pool, leave_one_out: bool = False):
+    """Index of each query's nearest pool row in Euclidean distance; ``leave_one_out`` (queries = pool) skips the
+    query itself."""
+    import numpy as np
+
+    dist = (queries**2).sum(1)[:, None] + (pool**2).sum(1)[None, :] - 2 * queries @ pool.T
+    if leave_one_out:
+        np.fill_diagonal(dist, np.inf)
+    return np.argmin(dist, axis=1)
+
+
 def nn_baseline(name: str, results: Path, runs: list[dict]) -> Reference | None:
     """1-NN Euclidean test accuracy on the splits of the config's seeds, cached in ``<results>/<name>/nn_baseline.json``
 
@@ -256,13 +278,8 @@ def nn_baseline(name: str, results: Path, runs: list[dict]) -> Reference | None:
         config = dataclasses.replace(config, data=dataclasses.replace(config.data, data_dir=data_dir))
         values = []
         for seed in config.seeds:
-            data = load_dataset(config, seed)
-            pool = np.concatenate([data.train.inputs, data.val.inputs]).reshape(-1, data.train.inputs[0].size)
-            labels = np.concatenate([data.train.targets, data.val.targets])
-            queries = data.test.inputs.reshape(len(data.test), -1).astype(np.float64)
-            pool = pool.astype(np.float64)
-            dist = (queries**2).sum(1)[:, None] + (pool**2).sum(1)[None, :] - 2 * queries @ pool.T
-            values.append(float(np.mean(labels[np.argmin(dist, axis=1)] == data.test.targets)))
+            pool, labels, queries, targets = nn_splits(load_dataset(config, seed))
+            values.append(float(np.mean(labels[nearest(queries, pool)] == targets)))
         cache.write_text(json.dumps({**key, "accuracy": values}, indent=2) + "\n")
     else:
         return None

@@ -10,6 +10,7 @@ Data from DATA_DIR (default ../shared/data). Seed 0's split (the pool is the who
 import dataclasses
 import os
 import sys
+from pathlib import Path
 
 import numpy as np
 
@@ -18,14 +19,10 @@ def znorm(x: np.ndarray) -> np.ndarray:
     return (x - x.mean(1, keepdims=True)) / x.std(1, keepdims=True)
 
 
-def nearest(queries: np.ndarray, pool: np.ndarray, leave_one_out: bool = False) -> np.ndarray:
-    d = (queries**2).sum(1)[:, None] + (pool**2).sum(1)[None, :] - 2 * queries @ pool.T
-    if leave_one_out:
-        np.fill_diagonal(d, np.inf)
-    return np.argmin(d, axis=1)
-
-
 def main(name: str, lengths: list[int]) -> None:
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # benchmarks/: the study's 1-NN helpers
+    from results_table import nearest, nn_splits
+
     from rhel.training.config import load_config
     from rhel.training.experiment import load_dataset
 
@@ -34,13 +31,9 @@ def main(name: str, lengths: list[int]) -> None:
         config = load_config(f"datasets/{name}")
         options = {**config.data.options, "max_length": length}
         config = dataclasses.replace(config, data=dataclasses.replace(config.data, data_dir=data_dir, options=options))
-        data = load_dataset(config, 0)
-        pool = np.concatenate([data.train.inputs, data.val.inputs]).astype(np.float64)
-        pool = pool.reshape(len(pool), -1)
-        labels = np.concatenate([data.train.targets, data.val.targets])
-        test = np.asarray(data.test.inputs, np.float64).reshape(len(data.test), -1)
+        pool, labels, test, test_labels = nn_splits(load_dataset(config, 0))
         for tag, fn in (("raw", lambda x: x), ("z-normalised", znorm)):
-            acc_test = np.mean(labels[nearest(fn(test), fn(pool))] == data.test.targets)
+            acc_test = np.mean(labels[nearest(fn(test), fn(pool))] == test_labels)
             acc_loo = np.mean(labels[nearest(fn(pool), fn(pool), leave_one_out=True)] == labels)
             print(
                 f"{name} length {length:>6} {tag:>12}: test 1-NN ED {100 * acc_test:5.1f}%   "
