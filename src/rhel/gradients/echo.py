@@ -127,6 +127,7 @@ def echo(
     block: Callable | None = None,
     carry: PyTree = None,
     anchor: Callable | None = None,
+    reduce: Callable | None = None,
 ) -> tuple[Array, Array, Params, PyTree, PyTree]:
     """Run the echoes nudged by ``eps_e`` from ``final_state`` back over the ``length`` steps of the forward pass.
 
@@ -147,11 +148,14 @@ def echo(
     - ``emit``: ``(q_start, q1, p1, g_x, acc) -> out``: what each echo step outputs (stacked per block, forward order).
     - ``chunk``: the block size in steps (default ``length``: one block).
     - ``extra``: a per-echo pytree (leading axis ``E``) handed to ``nudge.readout``.
-    - ``block``: ``(carry, start, outs) -> carry`` run after each block on its outputs ``(size, E, ...)``; without it
-      the echo must run as one block, whose outputs are returned.
+    - ``block``: ``(carry, start, outs) -> carry`` run after each block on its outputs ``(size, E, ...)``, or
+      ``(size, ...)`` with ``reduce``; without it the echo must run as one block, whose outputs are returned.
     - ``carry``: the initial carry of ``read``, ``block`` and ``anchor`` (the sequences they read and write).
     - ``anchor``: ``(carry, q, p, start) -> (carry, q, p)`` run after ``block`` at the start state of each block
       (where the echoes are once they have replayed it): re-synchronises the echoes (``RHEL(resync_every=K)``).
+    - ``reduce``: ``outs -> outs``, run in the loop on each step's outputs of all echoes (leading axis ``E``): e.g.
+      the estimator's weighted sum over the echoes, so that a block's outputs hold one value per step instead of
+      ``E`` (``None``: the outputs keep the echo axis).
 
     Returns ``(q_e, p_e, acc_e, carry, outs)``: where the echoes end, their accumulated rules (leading axis ``E``), the
     carry and, without ``block``, the stacked per-step outputs (forward order; ``None`` with ``block``).
@@ -177,11 +181,13 @@ def echo(
     batched = jax.vmap(one, in_axes=(0, 0, 0, 0 if theta_per_echo else None, 0, None if extra is None else 0, None))
 
     # The loop body is kept minimal (the per-step cost of a scan is what RHEL competes on): each echo accumulates its
-    # own rule; the per-step outputs are combined over the echoes block by block, outside it.
+    # own rule; ``reduce`` combines the per-step outputs over the echoes where they are made (an elementwise sum over
+    # the E echoes fuses with the write of the output, which it halves; combined afterwards, a block's (size, E, n)
+    # outputs would be written, then read back by a strided reduction, the slowest kernel of the echo on XLA CPU).
     def inner(state, x):
         q, p, acc = state
         q, p, acc, out = batched(q, p, acc, theta, eps_e, extra, x)
-        return (q, p, acc), out
+        return (q, p, acc), (out if reduce is None else reduce(out))
 
     def replay(state, start, size):  # one block, backwards in time; reverse=True stacks its outputs in forward order
         q, p, acc, carry = state

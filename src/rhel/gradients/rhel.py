@@ -306,6 +306,7 @@ def _rhel_bwd(cfg: _EchoConfig, residuals, ybar):
     eps_e = jnp.asarray(est.multipliers, dtype) * eps  # (E,)
     a_e = jnp.asarray(est.weights, dtype)
     r_e = jnp.asarray(est.reconstruction, dtype)
+    n_echo = len(est.multipliers)
     acc0, drive0, du0 = extra if extra is not None else (None, None, None)
     # a sequence without loss (a zero cotangent, e.g. a masked one) gets exactly zero gradient, not rounding / eps
     nudged = jnp.any(ybar != 0)
@@ -324,15 +325,15 @@ def _rhel_bwd(cfg: _EchoConfig, residuals, ybar):
         ynudge = jnp.concatenate([jnp.where(start > 0, before, 0), ybar_block[:-1]])
         return drive_sequence(drive, u_block), ynudge @ readout
 
-    def combine(weights, x):  # sum over the echo axis (axis 1 of a block) with the estimator's weights
-        return jnp.sum(weights.reshape(1, -1, *([1] * (x.ndim - 2))) * x, axis=1)
+    def combine(outs):  # per step, over the echoes (axis 0): the reconstructed forward state and the weighted dH/df
+        q_start, g_f = outs  # the echoes' states before the step: their reconstruction is the forward state
+        return sum(r_e[e] * q_start[e] for e in range(n_echo)), sum(a_e[e] * g_f[e] for e in range(n_echo))
 
     def block(carry, start, outs):
-        q_start, g_f = outs  # the echo's state before each step: its reconstruction is the forward state
-        size = q_start.shape[0]
+        q_rec, g_f = outs
+        size = q_rec.shape[0]
         u_block = jax.lax.dynamic_slice_in_dim(us, start, size)
         ybar_block = jax.lax.dynamic_slice_in_dim(carry.ybar, start, size)
-        q_rec, g_f = combine(r_e, q_start), combine(a_e, g_f)
         d_drive, du = _drive_vjp(drive, u_block, g_f)
         # dL/du = -(finite difference of dH_1/2/df mapped through B) / eps, as dL/dtheta below
         du0_block = None if du0 is None else jax.lax.dynamic_slice_in_dim(du0, start, size)
@@ -372,7 +373,7 @@ def _rhel_bwd(cfg: _EchoConfig, residuals, ybar):
     nudge = Nudge(start=readout.T @ ybar[-1], impulse=lambda e, x: e * x[1])
     q, p, acc_e, carry, _ = echo(
         step, theta, (qK, pK), eps_e, length=length, chunk=chunk, read=read, nudge=nudge,
-        emit=lambda q_start, q1, p1, g_f, acc: (q_start, g_f), block=block, carry=init,
+        emit=lambda q_start, q1, p1, g_f, acc: (q_start, g_f), reduce=combine, block=block, carry=init,
         anchor=anchor if cfg.resync else None,
     )  # fmt: skip
     du = carry.ybar if carry.du is None else carry.du
