@@ -15,19 +15,46 @@ from rhel.energies import Energy
 from rhel.units.base import AbstractHRU, check_sizes, initial_log_step, step_size
 
 
+def _exp_minus_2_abs(x: Array) -> tuple[Array, Array]:
+    a = jnp.abs(x)
+    return a, jnp.exp(-2.0 * a)
+
+
+@jax.custom_jvp
 def log_cosh(x: Array) -> Array:
-    """``log(cosh(x))`` without overflow (its derivative is ``tanh(x)``)."""
-    return x + jax.nn.softplus(-2.0 * x) - math.log(2.0)
+    """``log(cosh(x))`` without overflow, and its derivative ``tanh(x)``, from the one exponential ``exp(-2|x|)`` (a
+    custom JVP: computed together, XLA evaluates the exponential once)."""
+    a, e = _exp_minus_2_abs(x)
+    return a + jnp.log1p(e) - math.log(2.0)
+
+
+@jax.custom_jvp
+def _tanh(x: Array) -> Array:
+    """``tanh(x)`` from ``exp(-2|x|)``; its derivative ``1 - tanh(x)**2`` from the value (for BPTT's second pass)."""
+    _, e = _exp_minus_2_abs(x)
+    return jnp.sign(x) * (1.0 - e) / (1.0 + e)
+
+
+@log_cosh.defjvp
+def _log_cosh_jvp(primals, tangents):
+    (x,), (dx,) = primals, tangents
+    return log_cosh(x), _tanh(x) * dx
+
+
+@_tanh.defjvp
+def _tanh_jvp(primals, tangents):
+    (x,), (dx,) = primals, tangents
+    t = _tanh(x)
+    return t, (1.0 - t * t) * dx
 
 
 def _kinetic(p: Array, theta: Params) -> Array:
-    return 0.5 * theta["step"] * jnp.sum(p**2)
+    return jnp.sum(0.5 * theta["step"] * p**2)
 
 
 def _potential(q: Array, theta: Params, f: Array) -> Array:
     w = theta["W"]
-    coupling = jnp.sum(theta["c"] * log_cosh(w * q + f + theta["b"]) / w)
-    return theta["step"] * (0.5 * theta["alpha"] * jnp.sum(q**2) + coupling)
+    return jnp.sum(theta["step"] * (0.5 * theta["alpha"] * q**2 + theta["c"] * log_cosh(w * q + f + theta["b"]) / w))
 
 
 NONLINEAR_ENERGY = Energy(_kinetic, _potential)
@@ -90,7 +117,11 @@ class NonlinearHRU(AbstractHRU):
 
     def energy_params(self) -> dict[str, Array]:
         step = step_size(self.log_step, self.train_step)
-        return {"W": self.w, "b": self.b, "c": jax.nn.sigmoid(self.c_hat), "alpha": self.alpha, "step": step}
+        # the shared alpha and step enter per oscillator: a rule accumulates their gradient per oscillator and sums it
+        # once (through this broadcast), not with a reduction over the oscillators at every step of a loop
+        n = self.w.shape
+        alpha, step = jnp.broadcast_to(self.alpha, n), jnp.broadcast_to(step, n)
+        return {"W": self.w, "b": self.b, "c": jax.nn.sigmoid(self.c_hat), "alpha": alpha, "step": step}
 
     def drive_matrix(self) -> Array:
         return self.b_in
