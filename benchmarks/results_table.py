@@ -149,7 +149,10 @@ NOTES: dict[str, str] = {
         "(+0.58 stds, sign-flip p = 0.21). Not explained: the config stays below 1-NN DTW and 1-NN ED (63.0% on the "
         "same preprocessing) at this budget; a second validation sweep at lr 3e-3 (dropout 0.2, hidden 128, 1,200 "
         "steps: 0.633, 0.567, 0.667 vs 0.667) found nothing better, and 15 validation series (one series = 6.7 "
-        "points) cannot resolve finer tuning."
+        "points) cannot resolve finer tuning: 5 of the 16 runs kept an evaluation at step 150 or earlier (test "
+        "48-54%), the other 11 average 61.3%. The 1-NN ED reference depends on the resampling: 54.0% at the native "
+        "1,460 steps (the archive's figure), 63.0% at the config's 730 (benchmarks/results/controls/"
+        "nn_normalisation.py acsf1-linear 730 1460), so both methods are above the archive's ED and below DTW."
     ),
     "eoghorizontalsignal-linear": (
         "Tuned on validation only (benchmarks/tune_validation.py, BPTT, seeds 0-1, recorded in the config's header): "
