@@ -104,3 +104,28 @@ def test_lengths_that_would_not_fit_are_skipped_with_their_extrapolated_memory()
     report = {"methods": ["bptt"], "lengths": [1000, 2000, 1_000_000], "ratios": ratio_table([*results, record]),
               "results": [*results, record]}  # fmt: skip
     assert "SKIPPED ~90010" in " ".join(format_bench(report).split())
+
+
+def test_rounds_alternate_the_methods_and_report_the_median(monkeypatch):
+    """``rounds=3``: each round runs every method once in turn; a record holds the median step time and memory over
+    its rounds; a failed round is reported as such and its configuration is not run again."""
+    import rhel.reports.bench as bench
+
+    calls = []
+    times = {"forward": [0.3, 0.1, 0.2], "rhel": [0.9, 0.5, 0.7], "bptt": [1.0, 1.0, 1.0]}
+
+    def fake_run_config(method, length, config, *, repeats, timeout_s, mem_limit_mb):
+        k = sum(1 for m, _ in calls if m == method)
+        calls.append((method, length))
+        if method == "bptt" and k == 1:
+            return {"method": method, "length": length, "status": "oom", "error": "killed"}
+        return dict(_ok(method, length, times[method][k], 10.0 * (k + 1)), baseline_rss_mb=100.0)
+
+    monkeypatch.setattr(bench, "run_config", fake_run_config)
+    report = bench.run_bench(TINY, methods=("forward", "rhel", "bptt"), lengths=(64,), beyond=False, rounds=3)
+    assert [m for m, _ in calls] == ["forward", "rhel", "bptt", "forward", "rhel", "bptt", "forward", "rhel"]
+    by = {r["method"]: r for r in report["results"]}
+    assert by["forward"]["step_time_s"] == 0.2 and by["forward"]["memory_mb"] == 20.0
+    assert by["rhel"]["step_time_s"] == 0.7 and len(by["rhel"]["rounds"]) == 3
+    assert by["bptt"]["status"] == "oom" and len(by["bptt"]["rounds"]) == 2
+    assert report["ratios"] and report["rounds"] == 3

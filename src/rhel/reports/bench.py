@@ -25,6 +25,7 @@ import json
 import math
 import os
 import platform
+import statistics
 import subprocess
 import sys
 import threading
@@ -45,8 +46,8 @@ DEFAULT_METHODS = (FORWARD, "rhel", "rhel-one-sided", "bptt", "checkpointed-bptt
 DEFAULT_LENGTHS = (1024, 2048, 4096, 8192, 16384, 32768, 49920)
 STATUSES = ("ok", "oom", "timeout", "error")
 
-__all__ = ["BENCH_METHODS", "DEFAULT_CONFIG", "DEFAULT_LENGTHS", "DEFAULT_METHODS", "FORWARD", "SCHEMA", "run_bench",
-           "run_config"]  # fmt: skip
+__all__ = ["BENCH_METHODS", "DEFAULT_CONFIG", "DEFAULT_LENGTHS", "DEFAULT_METHODS", "FORWARD", "SCHEMA",
+           "median_record", "run_bench", "run_config"]  # fmt: skip
 
 
 def machine_info() -> dict[str, Any]:
@@ -188,14 +189,18 @@ def run_bench(
     timeout_s: float = 600.0,
     budget_s: float | None = None,
     mem_limit_mb: float | None = None,
+    rounds: int = 1,
     log=None,
 ) -> dict[str, Any]:
-    """Run every method at every length (each in a fresh process). A method that ran out of memory or time at
-    some length is not run at longer lengths (recorded as ``skipped``). Nor is a length whose memory, extrapolated
-    linearly from the method's shorter lengths, would not fit under ``mem_limit_mb``: it is recorded as
-    ``skipped`` with ``extrapolated_memory_mb`` instead of being attempted until the machine swaps. With ``beyond``,
-    lengths keep doubling after the last one until every method has failed or ``budget_s`` (counted from the
-    start; it only cuts the lengths beyond ``lengths``) is spent."""
+    """Run every method at every length (each in a fresh process). With ``rounds`` > 1 every length is measured in
+    that many rounds, each running every method once in turn (so that a slow spell of the machine falls on all the
+    methods alike), and a configuration's record gives the median over its rounds of the step time and of the memory
+    (the rounds' records under ``rounds``; the first failed round's record if any round failed). A method that ran
+    out of memory or time at some length is not run at longer lengths (recorded as ``skipped``). Nor is a length
+    whose memory, extrapolated linearly from the method's shorter lengths, would not fit under ``mem_limit_mb``: it
+    is recorded as ``skipped`` with ``extrapolated_memory_mb`` instead of being attempted until the machine swaps.
+    With ``beyond``, lengths keep doubling after the last one until every method has failed or ``budget_s`` (counted
+    from the start; it only cuts the lengths beyond ``lengths``) is spent."""
     mem_limit_mb = default_memory_limit_mb() if mem_limit_mb is None else mem_limit_mb
     started = time.perf_counter()
     results: list[dict[str, Any]] = []
@@ -204,6 +209,7 @@ def run_bench(
     extended = False
     while queue:
         length = queue.pop(0)
+        runs: dict[str, list[dict[str, Any]]] = {}
         for method in methods:
             if method in failed:
                 results.append({"method": method, "length": length, "status": "skipped",
@@ -218,14 +224,24 @@ def run_bench(
                 if log:
                     log(describe(results[-1]))
                 continue
-            n = long_repeats if (long_repeats is not None and length >= long_from) else repeats
-            record = run_config(method, length, config, repeats=n, timeout_s=timeout_s, mem_limit_mb=mem_limit_mb)
-            record["repeats"] = n
+            runs[method] = []
+        n = long_repeats if (long_repeats is not None and length >= long_from) else repeats
+        for _ in range(rounds):
+            for method, done in runs.items():
+                if done and done[-1]["status"] != "ok":
+                    continue  # a failed configuration is not run again
+                record = run_config(method, length, config, repeats=n, timeout_s=timeout_s, mem_limit_mb=mem_limit_mb)
+                record["repeats"] = n
+                done.append(record)
+                if log:
+                    log(describe(record))
+        for method, done in runs.items():
+            record = median_record(done)
             results.append(record)
+            if log and len(done) > 1 and record["status"] == "ok":
+                log(f"{describe(record)}  [median of {len(done)} rounds]")
             if record["status"] in ("oom", "timeout"):
                 failed[method] = record["status"]
-            if log:
-                log(describe(record))
         budget_left = budget_s is None or time.perf_counter() - started < budget_s
         if not queue and beyond and len(failed) < len(methods) and budget_left and (extended or lengths):
             queue.append(2 * length if extended else _next_beyond(length))
@@ -241,12 +257,28 @@ def run_bench(
         "timeout_s": timeout_s,
         "mem_limit_mb": mem_limit_mb,
         "budget_s": budget_s,
+        "rounds": rounds,
         "machine": machine_info(),
         "wall_s": time.perf_counter() - started,
         "memory_label": "peak memory added by a step (MB)",
         "results": results,
         "ratios": ratio_table(results),
     }
+
+
+def median_record(records: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """One configuration's record from its rounds: a single round's record as it is; else the first failed round's
+    record if a round failed, otherwise the record of the round with the median step time, whose ``step_time_s``
+    and ``memory_mb`` are the medians over the rounds (the rounds' records under ``rounds``)."""
+    if len(records) == 1:
+        return records[0]
+    failed = [r for r in records if r["status"] != "ok"]
+    if failed:
+        return {**failed[0], "rounds": list(records)}
+    times = sorted(r["step_time_s"] for r in records)
+    middle = sorted(records, key=lambda r: r["step_time_s"])[(len(records) - 1) // 2]
+    return {**middle, "step_time_s": statistics.median(times),
+            "memory_mb": statistics.median(r["memory_mb"] for r in records), "rounds": list(records)}  # fmt: skip
 
 
 def _would_not_fit(results, method: str, length: int, mem_limit_mb: float) -> dict[str, Any] | None:

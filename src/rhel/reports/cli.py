@@ -101,6 +101,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     b.add_argument("--long-repeats", type=int, default=1, help="timed steps at lengths >= --long-from (default: 1)")
     b.add_argument("--long-from", type=int, default=16384, metavar="LENGTH",
                    help="length from which --long-repeats applies (default: %(default)s)")  # fmt: skip
+    b.add_argument("--rounds", type=int, default=1,
+                   help="measure every length this many times, the methods in turn within each round (each run a "
+                   "fresh process), and report the median over the rounds of each method's step time and memory "
+                   "(default: 1)")  # fmt: skip
     b.add_argument("--timeout", type=float, default=600.0, help="seconds per configuration (default: 600)")
     b.add_argument(
         "--budget",
@@ -223,6 +227,7 @@ def bench_command(args: argparse.Namespace) -> int:
     _require(args.repeats >= 1, "--repeats", "a positive integer", args.repeats)
     _require(args.long_repeats >= 1, "--long-repeats", "a positive integer", args.long_repeats)
     _require(args.timeout > 0, "--timeout", "positive (seconds)", args.timeout)
+    _require(args.rounds >= 1, "--rounds", "a positive integer", args.rounds)
     if args.devices is not None:
         return _scaling_command(args, config)
     beyond = "" if args.no_beyond else " and beyond"
@@ -231,7 +236,8 @@ def bench_command(args: argparse.Namespace) -> int:
     report = run_bench(
         config, methods=args.gradient, lengths=sorted(set(args.lengths)), beyond=not args.no_beyond,
         repeats=args.repeats, long_repeats=args.long_repeats, long_from=args.long_from, timeout_s=args.timeout,
-        budget_s=args.budget, mem_limit_mb=args.mem_limit_mb, log=lambda line: print(line, file=sys.stderr, flush=True),
+        budget_s=args.budget, mem_limit_mb=args.mem_limit_mb, rounds=args.rounds,
+        log=lambda line: print(line, file=sys.stderr, flush=True),
     )  # fmt: skip
     _emit(report, args.json, format_bench)
     _plot(plots.plot_bench, report, args.plot)
