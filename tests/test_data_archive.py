@@ -126,6 +126,15 @@ def test_unequal_length_ts_padded_with_mask(tmp_path):
     assert sorted(set(lengths.tolist())) == [10, 11, 12] and ds.train.inputs.shape[1] == 12
     res = load(folder, pad="resample", max_length=16)
     assert res.train.mask is None and res.train.inputs.shape[1:] == (16, 2)
+    framed = load(folder, frame=5)  # 12 steps of 2 channels -> 3 frames of 10 channels, every sample kept
+    assert framed.train.inputs.shape[1:] == (3, 10) and framed.info.length == 3 and framed.info.channels == 10
+    x, m = ds.train.inputs, ds.train.mask
+    np.testing.assert_array_equal(framed.train.inputs[:, :2].reshape(-1, 10, 2), x[:, :10])
+    np.testing.assert_array_equal(framed.train.inputs[:, 2, :4].reshape(-1, 2, 2), x[:, 10:])
+    np.testing.assert_array_equal(framed.train.inputs[:, 2, 4:], 0.0)
+    np.testing.assert_array_equal(framed.train.mask, m[:, ::5])  # padding at the end: valid if its first step is
+    with pytest.raises(ValueError, match="frame must be a positive number"):
+        load(folder, frame=1.5)
 
 
 def test_ucr_tsv_user_folder(tmp_path):

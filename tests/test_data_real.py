@@ -55,7 +55,7 @@ def test_fsdd_frames(shared_data, fsdd):
 def test_fsdd_frames_mask_either_padding():
     """A frame is valid when any of its samples is: the frame holding a start-padded recording's first samples
     stays in."""
-    from rhel.data.fsdd import to_frames
+    from rhel.data.core import to_frames
 
     x = np.arange(20, dtype=np.float32).reshape(2, 10, 1)
     mask = np.array([[True] * 7 + [False] * 3, [False] * 5 + [True] * 5])

@@ -30,8 +30,10 @@ from rhel.data.core import (
     DatasetInfo,
     PadMode,
     build_splits,
+    check_frame,
     encode_labels,
     pad_sequences,
+    to_frames,
 )
 from rhel.data.download import Remote, download, extract_zip
 from rhel.data.formats import read_problem
@@ -71,6 +73,7 @@ def load_archive_folder(
     dedupe: bool = False,
     pad: PadMode = "end",
     max_length: int | None = None,
+    frame: int | None = None,
     fmt: str | None = None,
     fractions: tuple[float, float, float] = DEFAULT_FRACTIONS,
     val_fraction: float = DEFAULT_VAL_FRACTION,
@@ -82,9 +85,13 @@ def load_archive_folder(
     ``resplit=True`` merges TRAIN and TEST and re-splits ``fractions`` (70/15/15) by seed, as the paper does.
     ``dedupe=True`` drops repeated series (same values and length) after merging, keeping the first (the
     paper's preprocessing does this). Variable-length problems are padded (``pad="end"``, the default, with a
-    mask) or resampled (``pad="resample"``) to the longest series or to ``max_length``. ``num_classes``, when
+    mask) or resampled (``pad="resample"``) to the longest series or to ``max_length``. ``frame=K`` then hands
+    the model ``K`` consecutive steps per step (``K`` times the channels, a ``K``-times shorter sequence, every
+    sample kept; resampling to fewer steps instead drops what lies above the new Nyquist frequency, or
+    aliases it). ``num_classes``, when
     given, is the number of classes the files must hold (a label outside them is an error).
     """
+    check_frame(frame)
     detected, raw = read_problem(folder, name, fmt)
     series = raw["TRAIN"].series + raw["TEST"].series
     labels = np.concatenate([raw["TRAIN"].labels, raw["TEST"].labels])
@@ -118,6 +125,8 @@ def load_archive_folder(
         from dataclasses import replace
 
         info = replace(info, num_classes=len(classes))
+    if frame is not None and frame > 1:
+        x, mask = to_frames(x, mask, frame)
     return build_splits(
         info,
         x,

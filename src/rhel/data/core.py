@@ -38,6 +38,8 @@ __all__ = [
     "encode_labels",
     "pad_sequences",
     "resample_length",
+    "check_frame",
+    "to_frames",
     "make_split",
     "build_splits",
     "DEFAULT_FRACTIONS",
@@ -310,6 +312,28 @@ def resample_length(x: np.ndarray, length: int) -> np.ndarray:
     old = np.linspace(0.0, 1.0, x.shape[0])
     new = np.linspace(0.0, 1.0, length)
     return np.stack([np.interp(new, old, x[:, c]) for c in range(x.shape[1])], axis=1)
+
+
+def check_frame(frame: object) -> None:
+    """Refuse a ``frame`` option that is not a positive number of steps."""
+    if frame is not None and (isinstance(frame, bool) or not isinstance(frame, int) or frame < 1):
+        raise ValueError(f"frame must be a positive number of samples per step, got {frame!r}")
+
+
+def to_frames(x: np.ndarray, mask: np.ndarray | None, frame: int) -> tuple[np.ndarray, np.ndarray | None]:
+    """``(N, L, C)`` series as ``(N, ceil(L / frame), frame * C)`` frames of ``frame`` consecutive steps
+    (zero-padded at the end; channel ``k * C + c`` is channel ``c`` of the frame's ``k``-th step). Every sample
+    is kept, in a ``frame``-times shorter sequence; a frame is valid when any of its steps is (whether the series
+    are padded at the end or at the start)."""
+    n, length, channels = x.shape
+    steps = -(-length // frame)
+    padded = np.zeros((n, steps * frame, channels), dtype=x.dtype)
+    padded[:, :length] = x
+    if mask is not None:
+        valid = np.zeros((n, steps * frame), dtype=bool)
+        valid[:, :length] = mask
+        mask = valid.reshape(n, steps, frame).any(axis=2)
+    return padded.reshape(n, steps, frame * channels), mask
 
 
 def pad_sequences(

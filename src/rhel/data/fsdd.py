@@ -37,7 +37,9 @@ from rhel.data.core import (
     DatasetSpec,
     PadMode,
     build_splits,
+    check_frame,
     pad_sequences,
+    to_frames,
 )
 from rhel.data.download import Remote, download, extract_zip, file_digest
 
@@ -97,20 +99,6 @@ def read_wav(path: Path) -> np.ndarray:
     return data.astype(np.float32) / 32768.0
 
 
-def to_frames(x: np.ndarray, mask: np.ndarray | None, frame: int) -> tuple[np.ndarray, np.ndarray | None]:
-    """``(N, L, 1)`` samples as ``(N, ceil(L / frame), frame)`` frames (zero-padded at the end); a frame is valid
-    when any of its samples is (whether the recordings are padded at the end or at the start)."""
-    n, length, _ = x.shape
-    steps = -(-length // frame)
-    padded = np.zeros((n, steps * frame), dtype=x.dtype)
-    padded[:, :length] = x[:, :, 0]
-    if mask is not None:
-        valid = np.zeros((n, steps * frame), dtype=bool)
-        valid[:, :length] = mask
-        mask = valid.reshape(n, steps, frame).any(axis=2)
-    return padded.reshape(n, steps, frame), mask
-
-
 def load_fsdd(
     root: Path,
     seed: int = 0,
@@ -123,8 +111,7 @@ def load_fsdd(
 ) -> Dataset:
     """Load FSDD from ``root`` (``root/recordings/*.wav`` or ``root/*.wav``); see the module doc for
     options."""
-    if frame is not None and (isinstance(frame, bool) or not isinstance(frame, int) or frame < 1):
-        raise ValueError(f"frame must be a positive number of samples per step, got {frame!r}")
+    check_frame(frame)
     folder = _wav_folder(root)
     files = sorted(p for p in folder.glob("*.wav") if _NAME.match(p.name))
     if not files:
@@ -147,7 +134,7 @@ def load_fsdd(
     info = dataclasses.replace(INFO, sampling_rate=float(rate))
     if frame is not None and frame > 1:
         x, mask = to_frames(x, mask, frame)
-        info = dataclasses.replace(info, length=x.shape[1], channels=frame, sampling_rate=rate / frame)
+        info = dataclasses.replace(info, sampling_rate=rate / frame)
     return build_splits(
         info,
         x,
