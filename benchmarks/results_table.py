@@ -298,6 +298,8 @@ def _length(data_name: str, options: dict) -> str:
     if "frame" in options:
         cut = options.get("max_length", original)
         steps = -(-cut // options["frame"])
+        if data_name != "fsdd":  # fixed-length archive series
+            return f"{original:,}{f' → {cut:,}' if cut != original else ''} → {steps:,} frames of {options['frame']}"
         return f"≤{original:,} at 8 kHz, cut at {cut:,} → {steps:,} frames of {options['frame']}"
     if "max_length" in options:
         return f"{original:,} → {options['max_length']:,}"
