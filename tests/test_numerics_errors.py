@@ -156,3 +156,46 @@ def test_resync_makes_float32_rhel_usable_on_a_chaotic_energy():
     resync = max(tree_rel_errs(grads(unit, RESYNC["float32"], u, target), ref))
     assert plain > 0.5 and resync <= 1e-2, (plain, resync)
     assert np.isfinite(resync)
+
+
+def test_echo_linearity_check_semantics():
+    """The linearity ratio (a symmetric estimator's raw return error over its echoes' spread) raises above
+    LINEARITY_TOLERANCE, warns with check="warn" and is ignored with "off"; below it nothing happens."""
+    from rhel.gradients.numerics import LINEARITY_TOLERANCE, echo_return_check
+
+    grads = jnp.ones(3)
+    for ratio in (0.0, 0.5 * LINEARITY_TOLERANCE):
+        assert jnp.array_equal(echo_return_check(grads, jnp.zeros(()), jnp.float32, "raise", jnp.asarray(ratio)), grads)
+    bad = jnp.asarray(2.0 * LINEARITY_TOLERANCE)
+    with pytest.raises(eqx.EquinoxRuntimeError, match="ContractError: RHEL's echoes left their linear regime"):
+        jax.block_until_ready(echo_return_check(grads, jnp.zeros(()), jnp.float32, "raise", bad))
+    with pytest.warns(rhel.ContractWarning, match=r"left their linear regime \(their mean strayed .* by 0.6 > 0.3"):
+        jax.block_until_ready(echo_return_check(grads, jnp.zeros(()), jnp.float32, "warn", bad))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", rhel.ContractWarning)
+        jax.block_until_ready(echo_return_check(grads, jnp.zeros(()), jnp.float32, "off", bad))
+
+
+def test_long_nonlinear_float32_run_that_leaves_the_linear_regime_is_refused():
+    """A nonlinear HSSM over 4,096 steps in float32: the echoes return within the return check's allowance, but their
+    mean strays from the forward pass by more than 0.3 of their spread, and the gradient is off by tens of percent.
+    Training stops with a ContractError; `rhel gradcheck`, which measures the error itself, shows it and warns."""
+    from rhel.models import batch_loss
+    from rhel.reports.gradcheck import gradients, make_problem
+    from rhel.training.config import DataConfig, ModelConfig, TrainConfig
+
+    data = DataConfig("long_range_pattern", options={"length": 4096, "n_train": 2, "n_val": 1, "n_test": 1})
+    config = TrainConfig(data=data, model=ModelConfig(unit="nonlinear", hidden=16, state_size=16, num_blocks=1))
+    problem = make_problem(config.validate(), batch_size=1)
+    with pytest.warns(rhel.ContractWarning, match="left their linear regime"):
+        got = gradients(problem, "float32", "rhel")
+    ref = gradients(problem, "float32", "bptt")
+    assert max(tree_rel_errs([g for *_, g in got], [g for *_, g in ref])) > 0.1
+    model, state, x, y, mask = problem.at("float32")
+
+    @eqx.filter_jit
+    def grad(model):
+        return eqx.filter_grad(lambda m: batch_loss(m, state, x, y, key=KEY, gradient=rhel.RHEL())[0])(model)
+
+    with pytest.raises(eqx.EquinoxRuntimeError, match="ContractError: RHEL's echoes left their linear regime"):
+        jax.block_until_ready(grad(model))

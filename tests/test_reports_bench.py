@@ -62,7 +62,12 @@ def test_ratio_table():
     report = {"methods": ["rhel", "bptt"], "lengths": [1024, 4096, 8192], "ratios": ratio_table(results),
               "results": results}  # fmt: skip
     text = format_bench(report)
-    assert "OOM" in text and "0.50" in text and "0.12" in text
+    assert "OOM" in text and "0.50" in text and "0.12" in text and "*" not in text
+    # a step whose RHEL contract check warned is measured, and marked: its gradient is not accurate
+    results[2] = {**results[2], "contract_warnings": ["RHEL's echoes left their linear regime ..."]}
+    report["ratios"] = ratio_table(results)
+    marked = format_bench(report)
+    assert "3000.0*" in marked and "1000.0*" not in marked and "contract check failed there" in marked
 
 
 def test_markdown_table():

@@ -29,6 +29,7 @@ import errno
 import importlib
 import os
 import sys
+import warnings
 from importlib.metadata import PackageNotFoundError, version
 
 #: (sub-command module, its ``register`` function) in the order ``rhel --help`` lists them.
@@ -131,7 +132,13 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if args.debug or os.environ.get("RHEL_DEBUG", "") not in ("", "0"):
         return int(args.func(args) or 0)
-    try:
-        return int(args.func(args) or 0)
-    except (Exception, KeyboardInterrupt) as error:
-        return report_error(error, f"rhel {args.command}")
+    prefix = f"rhel {args.command}"
+    with warnings.catch_warnings():
+        # one line per warning, as for errors (the library's warnings are raised deep inside JAX's callbacks)
+        warnings.showwarning = lambda message, category, *_, **__: print(
+            f"{prefix}: {category.__name__}: {message}", file=sys.stderr
+        )
+        try:
+            return int(args.func(args) or 0)
+        except (Exception, KeyboardInterrupt) as error:
+            return report_error(error, prefix)

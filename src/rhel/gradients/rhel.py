@@ -383,8 +383,12 @@ def _rhel_bwd(cfg: _EchoConfig, residuals, ybar):
     # allow 10 times that, so that the check measures the contract, not the nudge
     if fw != 0.0:
         spread = jnp.abs(eps) * carry.nudges / size
+        linearity = None
     else:
         spread = jnp.maximum(jnp.max(jnp.abs(q - r_e @ q)), jnp.max(jnp.abs(p - r_e @ p))) / size
+        # the symmetric echoes' mean strays by O(spread^2), their difference is O(spread): the ratio measures how far
+        # the difference quotient is from a derivative (0 where nothing is nudged: the gradient is zero there)
+        linearity = jnp.where(spread > 0, err / jnp.where(spread > 0, spread, 1.0), 0.0)
     err = jnp.maximum(err - 10.0 * spread**est.order, 0.0)
 
     # dL/dtheta = -(finite difference of dH_1/2/dtheta) / eps (Eq. 14 with the step folded into H), with the
@@ -397,7 +401,7 @@ def _rhel_bwd(cfg: _EchoConfig, residuals, ybar):
     )
     d_theta, d_drive, d_readout, dq0, dp0 = small
     grads = (d_theta, d_drive, d_readout, du, dq0, dp0, jnp.zeros_like(epsilon))
-    grads = echo_return_check(grads, err, dtype, cfg.check)
+    grads = echo_return_check(grads, err, dtype, cfg.check, linearity)
     finite = jnp.all(jnp.asarray([all_finite(g) for g in jax.tree_util.tree_leaves(grads)]))
     return raise_if(
         grads,

@@ -58,7 +58,8 @@ def ratio_table(results: Sequence[dict[str, Any]], reference: str = "bptt") -> l
                    "memory_ratio": (r["memory_mb"] / ref["memory_mb"] if ok and ref_ok and ref["memory_mb"] > 0
                                     else None),
                    "forward_ratio": r["step_time_s"] / fwd["step_time_s"] if ok and fwd_ok else None,
-                   "extrapolated_memory_mb": r.get("extrapolated_memory_mb")}  # fmt: skip
+                   "extrapolated_memory_mb": r.get("extrapolated_memory_mb"),
+                   "contract_warning": bool(r.get("contract_warnings"))}  # fmt: skip
             rows.append(row)
     return rows
 
@@ -79,7 +80,7 @@ def growth_per_1k(results: Sequence[dict[str, Any]], method: str) -> float | Non
 def format_bench(report: dict[str, Any], reference: str = "bptt") -> str:
     """The side-by-side table: one row per length, per method time (ms) and memory (MB) with ratios to BPTT and,
     where the forward pass was measured, the time as a multiple of it (xFwd). A length skipped for memory shows the
-    extrapolated MB (``~``)."""
+    extrapolated MB (``~``); ``*`` marks a step whose RHEL contract check warned (its gradient is not accurate)."""
     methods = report["methods"]
     rows = report["ratios"]
     index = {(r["method"], r["length"]): r for r in rows}
@@ -100,9 +101,15 @@ def format_bench(report: dict[str, Any], reference: str = "bptt") -> str:
                 tr = "" if r["time_ratio"] is None else f"{r['time_ratio']:.2f}"
                 fr = "" if r.get("forward_ratio") is None else f"{r['forward_ratio']:.2f}"
                 mr = "" if r["memory_ratio"] is None else f"{r['memory_ratio']:.2f}"
-                cells.append(f"{r['step_time_s'] * 1e3:>8.1f} {fr:>5} {tr:>5} {r['memory_mb']:>6.0f} {mr:>5}")
+                mark = "*" if r.get("contract_warning") else " "
+                cells.append(f"{r['step_time_s'] * 1e3:>7.1f}{mark} {fr:>5} {tr:>5} {r['memory_mb']:>6.0f} {mr:>5}")
         lines.append(f"{length:>7} | " + " | ".join(cells))
     growth = {m: growth_per_1k(report["results"], m) for m in methods}
+    if any(r.get("contract_warning") for r in rows):
+        lines.append(
+            "* RHEL's contract check failed there (the record's contract_warnings): the step's cost is "
+            "measured, but its gradient is not accurate (see rhel gradcheck)"
+        )
     lines.append("")
     lines.append("memory growth per 1k steps (MB, fit over lengths >= 4096): " + ", ".join(
         f"{m} {'n/a' if g is None else f'{g:.2f}'}" for m, g in growth.items()))  # fmt: skip

@@ -15,6 +15,7 @@ import statistics
 import sys
 import threading
 import time
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -129,6 +130,7 @@ def _measure(args: argparse.Namespace) -> dict[str, Any]:
     import jax
     import numpy as np
 
+    from rhel.energies import ContractWarning
     from rhel.gradients.methods import make_gradient
     from rhel.training.config import DataConfig, GradientConfig, ModelConfig, OptimConfig, TrainConfig
     from rhel.training.experiment import build_model, load_dataset, make_optimizer, make_train_step
@@ -161,10 +163,14 @@ def _measure(args: argparse.Namespace) -> dict[str, Any]:
         step = _forward_step()
     else:
         gradient = make_gradient(args.method)
-        if args.rhel_chunk is not None and args.method.startswith("rhel"):
+        if args.method.startswith("rhel"):
             import dataclasses
 
-            gradient = dataclasses.replace(gradient, chunk=args.rhel_chunk)
+            # the bench measures cost, `rhel gradcheck` fidelity: RHEL's contract checks run (same cost) but warn
+            # rather than stop the measurement, and their warnings go into the record ("contract_warnings")
+            gradient = dataclasses.replace(gradient, check="warn")
+            if args.rhel_chunk is not None:
+                gradient = dataclasses.replace(gradient, chunk=args.rhel_chunk)
         step = make_train_step(optimizer, gradient, 1.0)
     import_rss = current_rss_bytes()
 
@@ -198,7 +204,8 @@ def _measure(args: argparse.Namespace) -> dict[str, Any]:
 
     baseline = current_rss_bytes()
     device_base = device_bytes("bytes_in_use") if gpu else 0
-    with RSSSampler() as sampler:
+    with RSSSampler() as sampler, warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ContractWarning)
         warmup_s = None
         if args.repeats > 1:  # a single repeat (long sequences) is timed without a warm-up
             t0 = time.perf_counter()
@@ -226,6 +233,10 @@ def _measure(args: argparse.Namespace) -> dict[str, Any]:
         "device": str(device),
         "load_average": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
     }
+    contract = sorted({str(w.message) for w in caught if issubclass(w.category, ContractWarning)})
+    if contract:
+        record["contract_warnings"] = contract
+        print(f"bench worker: {args.method} at {args.length} steps: {contract[0]}", file=sys.stderr)
     if gpu:
         record["device_peak_mb"] = device_bytes("peak_bytes_in_use") / mb
         record["memory_mb"] = (device_bytes("peak_bytes_in_use") - device_base) / mb
