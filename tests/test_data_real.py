@@ -114,6 +114,14 @@ def test_bonn_and_delhi_eeg(shared_data):
     d = load("delhi_eeg", data_dir=shared_data, seed=0)
     assert _all(d, "inputs").shape == (150, 1024, 1)
     assert np.bincount(_all(d, "targets")).tolist() == [50, 50, 50]
+    # frame=K: K consecutive samples per step, every sample kept (the last frame zero-padded), the rate over K
+    framed = load("bonn_eeg", data_dir=shared_data, seed=0, frame=4)
+    assert framed.train.inputs.shape[1:] == (1025, 4) and framed.info.sampling_rate == pytest.approx(173.61 / 4)
+    np.testing.assert_array_equal(framed.test.inputs[:, :1024].reshape(75, -1), ds.test.inputs[:, :4096, 0])
+    np.testing.assert_array_equal(framed.test.inputs[:, 1024], np.pad(ds.test.inputs[:, 4096], ((0, 0), (0, 3))))
+    assert load("delhi_eeg", data_dir=shared_data, seed=0, frame=2).train.inputs.shape[1:] == (512, 2)
+    with pytest.raises(ValueError, match="frame must be a positive number"):
+        load("delhi_eeg", data_dir=shared_data, frame=0)
 
 
 UCR = {  # name: (train, test, length, classes), from ucr-long/SOURCE.md

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 from scipy.io import loadmat
 
-from rhel.data.core import DataError, Dataset, DatasetInfo, DatasetSpec, build_splits
+from rhel.data.core import DataError, Dataset, DatasetInfo, DatasetSpec, build_splits, check_frame, to_frames
 from rhel.data.download import Remote, download, verify_folder
 
 MIRROR = "https://github.com/RYH2077/EEG-Epilepsy-Datasets/raw/185859ab48bc701c9a10f6bb2b5f76d8e28e4003/"
@@ -90,8 +90,19 @@ def _read_member(zf: zipfile.ZipFile, name: str, source: Path) -> bytes:
         raise DataError(f"{source}: member {name!r} is corrupt ({e}); fetch the zip again") from None
 
 
-def load_bonn(root: Path, seed: int = 0, *, binary: bool = False) -> Dataset:
-    """Load Bonn EEG from ``root/Bonn EEG dataset.zip`` as ``(500, 4097, 1)``."""
+def _framed(info: DatasetInfo, x: np.ndarray, frame: int | None) -> tuple[DatasetInfo, np.ndarray]:
+    """``frame=K`` (checked by the caller): K consecutive samples per step (:func:`rhel.data.core.to_frames`), the
+    rate divided by K."""
+    if frame is None or frame == 1:
+        return info, x
+    rate = None if info.sampling_rate is None else info.sampling_rate / frame
+    return dataclasses.replace(info, sampling_rate=rate), to_frames(x, None, frame)[0]
+
+
+def load_bonn(root: Path, seed: int = 0, *, binary: bool = False, frame: int | None = None) -> Dataset:
+    """Load Bonn EEG from ``root/Bonn EEG dataset.zip`` as ``(500, 4097, 1)`` (``frame=K``: ``(500, ceil(4097 / K),
+    K)``, K consecutive samples per step)."""
+    check_frame(frame)
     path = root / BONN_ZIP.filename
     series, labels = [], []
     with _open_zip(path, BONN_ZIP, BONN_INFO.name) as zf:
@@ -118,11 +129,14 @@ def load_bonn(root: Path, seed: int = 0, *, binary: bool = False) -> Dataset:
         y = (y == 4).astype(np.int64)
         classes = ("non-seizure", "seizure")
         info = dataclasses.replace(info, name="bonn_eeg", num_classes=2)
+    info, x = _framed(info, x, frame)
     return build_splits(info, x, y, seed=seed, classes=classes, source=str(path))
 
 
-def load_delhi(root: Path, seed: int = 0) -> Dataset:
-    """Load New Delhi EEG from ``root/Delhi dataset.zip`` as ``(150, 1024, 1)``."""
+def load_delhi(root: Path, seed: int = 0, *, frame: int | None = None) -> Dataset:
+    """Load New Delhi EEG from ``root/Delhi dataset.zip`` as ``(150, 1024, 1)`` (``frame=K``: K consecutive samples
+    per step)."""
+    check_frame(frame)
     path = root / DELHI_ZIP.filename
     series, labels = [], []
     with _open_zip(path, DELHI_ZIP, DELHI_INFO.name) as zf:
@@ -146,9 +160,10 @@ def load_delhi(root: Path, seed: int = 0) -> Dataset:
             labels.append(DELHI_CLASSES.index(cls))
     if not series:
         raise DataError(f"{path}: no ictal/ interictal/ preictal/ MAT files")
+    info, x = _framed(DELHI_INFO, np.stack(series)[:, :, None], frame)
     return build_splits(
-        DELHI_INFO,
-        np.stack(series)[:, :, None],
+        info,
+        x,
         np.asarray(labels),
         seed=seed,
         classes=DELHI_CLASSES,
