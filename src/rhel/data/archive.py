@@ -29,11 +29,11 @@ from rhel.data.core import (
     Dataset,
     DatasetInfo,
     PadMode,
+    apply_frames,
     build_splits,
     check_frame,
     encode_labels,
     pad_sequences,
-    to_frames,
 )
 from rhel.data.download import Remote, download, extract_zip
 from rhel.data.formats import read_problem
@@ -125,8 +125,7 @@ def load_archive_folder(
         from dataclasses import replace
 
         info = replace(info, num_classes=len(classes))
-    if frame is not None and frame > 1:
-        x, mask = to_frames(x, mask, frame)
+    info, x, mask = apply_frames(info, x, mask, frame)
     return build_splits(
         info,
         x,

@@ -40,6 +40,7 @@ __all__ = [
     "resample_length",
     "check_frame",
     "to_frames",
+    "apply_frames",
     "make_split",
     "build_splits",
     "DEFAULT_FRACTIONS",
@@ -334,6 +335,19 @@ def to_frames(x: np.ndarray, mask: np.ndarray | None, frame: int) -> tuple[np.nd
         valid[:, :length] = mask
         mask = valid.reshape(n, steps, frame).any(axis=2)
     return padded.reshape(n, steps, frame * channels), mask
+
+
+def apply_frames(
+    info: DatasetInfo, x: np.ndarray, mask: np.ndarray | None, frame: int | None
+) -> tuple[DatasetInfo, np.ndarray, np.ndarray | None]:
+    """A loader's ``frame`` option (checked by :func:`check_frame`): ``None`` or 1 leaves everything as it is;
+    ``K`` > 1 hands the model ``K`` consecutive steps per step (:func:`to_frames`), at ``1/K`` of the sampling rate
+    (when the dataset has one). Length and channels follow the arrays (:func:`build_splits`)."""
+    if frame is None or frame == 1:
+        return info, x, mask
+    x, mask = to_frames(x, mask, frame)
+    rate = None if info.sampling_rate is None else info.sampling_rate / frame
+    return dataclasses.replace(info, sampling_rate=rate), x, mask
 
 
 def pad_sequences(

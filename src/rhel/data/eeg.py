@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 from scipy.io import loadmat
 
-from rhel.data.core import DataError, Dataset, DatasetInfo, DatasetSpec, build_splits, check_frame, to_frames
+from rhel.data.core import DataError, Dataset, DatasetInfo, DatasetSpec, apply_frames, build_splits, check_frame
 from rhel.data.download import Remote, download, verify_folder
 
 MIRROR = "https://github.com/RYH2077/EEG-Epilepsy-Datasets/raw/185859ab48bc701c9a10f6bb2b5f76d8e28e4003/"
@@ -90,15 +90,6 @@ def _read_member(zf: zipfile.ZipFile, name: str, source: Path) -> bytes:
         raise DataError(f"{source}: member {name!r} is corrupt ({e}); fetch the zip again") from None
 
 
-def _framed(info: DatasetInfo, x: np.ndarray, frame: int | None) -> tuple[DatasetInfo, np.ndarray]:
-    """``frame=K`` (checked by the caller): K consecutive samples per step (:func:`rhel.data.core.to_frames`), the
-    rate divided by K."""
-    if frame is None or frame == 1:
-        return info, x
-    rate = None if info.sampling_rate is None else info.sampling_rate / frame
-    return dataclasses.replace(info, sampling_rate=rate), to_frames(x, None, frame)[0]
-
-
 def load_bonn(root: Path, seed: int = 0, *, binary: bool = False, frame: int | None = None) -> Dataset:
     """Load Bonn EEG from ``root/Bonn EEG dataset.zip`` as ``(500, 4097, 1)`` (``frame=K``: ``(500, ceil(4097 / K),
     K)``, K consecutive samples per step)."""
@@ -129,7 +120,7 @@ def load_bonn(root: Path, seed: int = 0, *, binary: bool = False, frame: int | N
         y = (y == 4).astype(np.int64)
         classes = ("non-seizure", "seizure")
         info = dataclasses.replace(info, name="bonn_eeg", num_classes=2)
-    info, x = _framed(info, x, frame)
+    info, x, _ = apply_frames(info, x, None, frame)
     return build_splits(info, x, y, seed=seed, classes=classes, source=str(path))
 
 
@@ -160,7 +151,7 @@ def load_delhi(root: Path, seed: int = 0, *, frame: int | None = None) -> Datase
             labels.append(DELHI_CLASSES.index(cls))
     if not series:
         raise DataError(f"{path}: no ictal/ interictal/ preictal/ MAT files")
-    info, x = _framed(DELHI_INFO, np.stack(series)[:, :, None], frame)
+    info, x, _ = apply_frames(DELHI_INFO, np.stack(series)[:, :, None], None, frame)
     return build_splits(
         info,
         x,

@@ -36,10 +36,10 @@ from rhel.data.core import (
     DatasetInfo,
     DatasetSpec,
     PadMode,
+    apply_frames,
     build_splits,
     check_frame,
     pad_sequences,
-    to_frames,
 )
 from rhel.data.download import Remote, download, extract_zip, file_digest
 
@@ -131,10 +131,7 @@ def load_fsdd(
     if pad == "resample" and max_length is None:
         raise ValueError("pad='resample' needs max_length (the common length)")
     x, mask = pad_sequences(series, max_length, pad, source=str(folder))
-    info = dataclasses.replace(INFO, sampling_rate=float(rate))
-    if frame is not None and frame > 1:
-        x, mask = to_frames(x, mask, frame)
-        info = dataclasses.replace(info, sampling_rate=rate / frame)
+    info, x, mask = apply_frames(dataclasses.replace(INFO, sampling_rate=float(rate)), x, mask, frame)
     return build_splits(
         info,
         x,

@@ -27,14 +27,14 @@ class GradientMethod:
 
     - `name`: the name configs and the command line use (``"rhel-one-sided"``).
     - `label`: how tables and plots write it (``"RHEL (one-sided)"``).
-    - `factory`: ``factory(epsilon, relative, resync_every)`` returns the gradient object; BPTT variants ignore
-      all three.
+    - `factory`: ``factory(epsilon, relative, resync_every, check)`` returns the gradient object; BPTT variants
+      ignore all four.
     - `estimator`: the RHEL estimator's name (a key of :data:`rhel.gradients.rhel.ESTIMATORS`), ``None`` otherwise.
     """
 
     name: str
     label: str
-    factory: Callable[[float | None, bool, int | None], AbstractGradient]
+    factory: Callable[[float | None, bool, int | None, str], AbstractGradient]
     estimator: str | None = None
 
     @property
@@ -44,10 +44,10 @@ class GradientMethod:
         return self.estimator is not None and ESTIMATORS[self.estimator].symmetric
 
     def make(
-        self, epsilon: float | None = None, relative: bool = True, resync_every: int | None = None
+        self, epsilon: float | None = None, relative: bool = True, resync_every: int | None = None, check: str = "raise"
     ) -> AbstractGradient:
-        """The gradient object (``epsilon``, ``relative`` and ``resync_every`` are RHEL's settings)."""
-        return self.factory(epsilon, relative, resync_every)
+        """The gradient object (``epsilon``, ``relative``, ``resync_every`` and ``check`` are RHEL's settings)."""
+        return self.factory(epsilon, relative, resync_every, check)
 
 
 #: How an estimator's name is written in a label where it is not written in lower case.
@@ -60,8 +60,8 @@ def _rhel(estimator: str) -> GradientMethod:
     return GradientMethod(
         name="rhel" if paper else f"rhel-{words}",
         label="RHEL" if paper else f"RHEL ({_PROPER_NAMES.get(estimator, words)})",
-        factory=lambda epsilon, relative, resync_every: RHEL(
-            epsilon=epsilon, estimator=estimator, relative=relative, resync_every=resync_every
+        factory=lambda epsilon, relative, resync_every, check: RHEL(
+            epsilon=epsilon, estimator=estimator, relative=relative, resync_every=resync_every, check=check
         ),
         estimator=estimator,
     )
@@ -91,7 +91,11 @@ def method_label(name: str) -> str:
 
 
 def make_gradient(
-    name: str, epsilon: float | None = None, relative: bool = True, resync_every: int | None = None
+    name: str,
+    epsilon: float | None = None,
+    relative: bool = True,
+    resync_every: int | None = None,
+    check: str = "raise",
 ) -> AbstractGradient:
     """The gradient object for a method name; a ``KeyError`` names the known methods for an unknown one.
 
@@ -102,7 +106,9 @@ def make_gradient(
     - `relative`: RHEL's nudge relative to the incoming gradient's size (see :class:`rhel.gradients.rhel.RHEL`).
     - `resync_every`: re-synchronise RHEL's echo on the forward state every this many steps (``None``: never; see
       :class:`rhel.gradients.rhel.RHEL`).
+    - `check`: what RHEL does when its run-time contract checks fail (``"raise"``, ``"warn"`` or ``"off"``; see
+      :class:`rhel.gradients.rhel.RHEL`): the reports, which measure cost or the error themselves, pass ``"warn"``.
     """
     if name not in GRADIENT_METHODS:
         raise KeyError(f"unknown gradient method {name!r}; expected one of {', '.join(METHOD_NAMES)}")
-    return GRADIENT_METHODS[name].make(epsilon, relative, resync_every)
+    return GRADIENT_METHODS[name].make(epsilon, relative, resync_every, check)
