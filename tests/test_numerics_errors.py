@@ -153,9 +153,25 @@ def test_resync_makes_float32_rhel_usable_on_a_chaotic_energy():
     target = jax.random.normal(jax.random.key(2), (4, 256, unit.out_size), jnp.float32)
     ref = grads(unit, rhel.BPTT(), u, target)
     plain = max(tree_rel_errs(grads(unit, rhel.RHEL(check="off"), u, target), ref))
-    resync = max(tree_rel_errs(grads(unit, RESYNC["float32"], u, target), ref))
+    resync = max(tree_rel_errs(grads(unit, RESYNC, u, target), ref))
     assert plain > 0.5 and resync <= 1e-2, (plain, resync)
     assert np.isfinite(resync)
+
+
+def test_renormalised_resync_keeps_a_long_nonlinear_echo_linear_in_float64():
+    # A NonlinearHRU at step 0.3 over 4,096 steps amplifies the echoes' difference past the linear regime: the plain
+    # echo is wrong (and says so); re-synchronised, the anchors scale the difference back to one nudge and the gradient
+    # is BPTT's (before the renormalisation, re-anchoring the mean alone gave 1.2 here).
+    unit = rhel.NonlinearHRU(4, 16, step=0.3, key=KEY)
+    u = jax.random.normal(jax.random.key(1), (2, 4096, 4))
+    target = jax.random.normal(jax.random.key(2), (2, 4096, 4))
+    ref = _loss_grad(unit, rhel.BPTT(), u, target)
+    with pytest.warns(rhel.ContractWarning, match="left their linear regime"):
+        plain = max(tree_rel_errs(jax.block_until_ready(_loss_grad(unit, rhel.RHEL(check="warn"), u, target)), ref))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", rhel.ContractWarning)
+        resync = max(tree_rel_errs(jax.block_until_ready(_loss_grad(unit, rhel.RHEL(resync_every=32), u, target)), ref))
+    assert plain > 0.5 and resync <= 1e-6, (plain, resync)
 
 
 def test_echo_linearity_check_semantics():

@@ -49,13 +49,17 @@ def test_float32_is_close_but_not_bitwise(report):
     s = {(x["precision"], x["estimator"]): x for x in report["summary"]}
     assert s[("float32", "central")]["min_cosine"] > 0.999
     assert s[("float32", "central")]["max_rel_error"] > s[("float64", "central")]["max_rel_error"]
+    # what float32 itself reaches: float32 BPTT against float64 BPTT, as close as float32 RHEL (a linear HRU)
+    floor = report["float32_bptt_vs_float64"]
+    assert 0 < floor["rel_error"] < 1e-4 and floor["cosine"] > 0.999999
+    assert s[("float32", "central")]["global_rel_error"] < 10 * floor["rel_error"] + 1e-6
 
 
 def test_json_schema(report):
     text = json.dumps(report, allow_nan=False)  # strict JSON (NaN written as null)
     data = json.loads(text)
     for key in ("schema", "config", "batch_size", "length", "channels", "seed", "environment", "precisions",
-                "estimators", "epsilon", "results", "summary", "eps_sweep"):  # fmt: skip
+                "estimators", "epsilon", "results", "summary", "float32_bptt_vs_float64", "eps_sweep"):  # fmt: skip
         assert key in data
     assert data["schema"] == "rhel.gradcheck/1"
     for key in ("precision", "estimator", "block", "param", "size", "cosine", "norm_ratio", "rel_error",
@@ -75,6 +79,7 @@ def test_table_and_plots(report, tmp_path):
 
     table = format_table(report)
     assert "summary" in table and "unit.a_hat" in table and "float32" in table
+    assert "float32 BPTT vs float64 BPTT (what float32 itself reaches here): global rel.err" in table
     for fn, name in ((plot_alignment, "fig4.png"), (plot_eps_sweep, "sweep.png")):
         path = fn(report, tmp_path / name)
         assert path.stat().st_size > 1000

@@ -151,8 +151,9 @@ def echo(
     - ``block``: ``(carry, start, outs) -> carry`` run after each block on its outputs ``(size, E, ...)``, or
       ``(size, ...)`` with ``reduce``; without it the echo must run as one block, whose outputs are returned.
     - ``carry``: the initial carry of ``read``, ``block`` and ``anchor`` (the sequences they read and write).
-    - ``anchor``: ``(carry, q, p, start) -> (carry, q, p)`` run after ``block`` at the start state of each block
-      (where the echoes are once they have replayed it): re-synchronises the echoes (``RHEL(resync_every=K)``).
+    - ``anchor``: ``(carry, q, p, acc, start) -> (carry, q, p, acc)`` run after ``block`` at the start state of each
+      block (where the echoes are once they have replayed it): re-synchronises the echoes (``RHEL(resync_every=K)``);
+      it may also take the rules the echoes accumulated over the block into its carry (and return them zeroed).
     - ``reduce``: ``outs -> outs``, run in the loop on each step's outputs of all echoes (leading axis ``E``): e.g.
       the estimator's weighted sum over the echoes, so that a block's outputs hold one value per step instead of
       ``E`` (``None``: the outputs keep the echo axis).
@@ -209,7 +210,7 @@ def echo(
         (q, p, acc, carry), outs = replay(state, start, size)
         carry = block(carry, start, outs)
         if anchor is not None:
-            carry, q, p = anchor(carry, q, p, start)
+            carry, q, p, acc = anchor(carry, q, p, acc, start)
         return q, p, acc, carry
 
     q, p, acc, carry = over_blocks(body, (q, p, acc, carry), length, chunk, reverse=True)

@@ -137,8 +137,8 @@ _CHECKS = {
     "linearity": (
         "RHEL's echoes left their linear regime (their mean strayed from the forward pass by{value} > {tol:g} of "
         "their spread, in {name}): the difference quotient, hence the gradient, {verb} wrong; long or chaotic "
-        "nonlinear dynamics amplify rounding (float32) and the nudge: use float64, a smaller epsilon or BPTT, or pass "
-        "RHEL(check='warn'|'off')"
+        "nonlinear dynamics amplify rounding (float32) and the nudge: re-synchronise the echo (RHEL(resync_every=64), "
+        "gradient.resync_every), use float64 or BPTT, or pass RHEL(check='warn'|'off')"
     ),
 }
 

@@ -116,8 +116,12 @@ class RHEL(AbstractGradient):
     - ``resync_every``: re-synchronise the echoes every ``K`` steps (for chaotic energies or long float32 runs). The
       forward pass stores its state every ``K`` steps (memory ``O(L / K)`` states) and, when the echoes reach a
       stored step, their mean is moved onto the stored (momentum-flipped) forward state while their differences,
-      which carry the gradient, are kept. Symmetric estimators only (central, Richardson); the echo then runs in
-      blocks of ``K`` steps (``chunk`` is ignored) and the forward pass uses the sequential scan.
+      which carry the gradient, are kept. For a non-quadratic energy the differences are also *renormalised*
+      there: where the dynamics have amplified them past the size of one nudge (out of the linear regime, for a
+      long or chaotic run), they are scaled back to it and the scale is divided out of everything they contribute
+      afterwards, so the echoes stay in their linear regime over any length. Symmetric estimators only (central,
+      Richardson); the echo then runs in blocks of ``K`` steps (``chunk`` is ignored) and the forward pass uses the
+      sequential scan.
 
     A concrete relative ``epsilon`` outside the accurate range of the computation's dtype
     (:func:`rhel.gradients.numerics.accurate_epsilon_range`: ``[100 machine_eps, 1]``, float64 ``[2.2e-14, 1]``,
@@ -283,6 +287,10 @@ class _EchoCarry(NamedTuple):
     d_readout: Array  # dL/dC
     err: Array  # the largest return error of the echoes at a re-synchronisation
     nudges: Array  # sum_k max_j |C^T ybar_k|_j, the one-sided estimator's spread (0 for the symmetric ones)
+    # renormalised re-synchronisation (a non-quadratic energy with resync_every), else None:
+    gain: Array | None = None  # the echoes' differences are ``gain`` times what the nudges alone would make them
+    rule: Params | None = None  # the weighted rule of the blocks done, each divided by the gain it ran with
+    spread: Array | None = None  # the largest spread of the echoes (relative to the state's size) at an anchor
 
 
 def _rhel_bwd(cfg: _EchoConfig, residuals, ybar):
@@ -295,6 +303,9 @@ def _rhel_bwd(cfg: _EchoConfig, residuals, ybar):
     length = us.shape[0]
     chunk = min(cfg.chunk, length)
     dtype = qK.dtype
+    # a non-quadratic energy re-synchronised: the anchors also shrink the echoes' differences back to the size of one
+    # nudge when the dynamics have amplified them (a quadratic energy's echoes are exact at any spread: left alone)
+    renormalise = cfg.resync and cfg.energy.linear_coefficients is None
 
     # nudge size: eps in state units (relative) or eps times the raw cotangent (absolute)
     if cfg.relative:
@@ -303,6 +314,9 @@ def _rhel_bwd(cfg: _EchoConfig, residuals, ybar):
     else:
         scale = jnp.ones((), dtype)
     eps = epsilon / scale
+    if renormalise:  # the largest single nudge in state units (epsilon itself when relative)
+        target = jnp.abs(eps) * jnp.max(jnp.abs(ybar)) * jnp.max(jnp.sum(jnp.abs(readout), axis=0))
+        target = jnp.where(target > 0, target, 1.0)
     eps_e = jnp.asarray(est.multipliers, dtype) * eps  # (E,)
     a_e = jnp.asarray(est.weights, dtype)
     r_e = jnp.asarray(est.reconstruction, dtype)
@@ -323,6 +337,8 @@ def _rhel_bwd(cfg: _EchoConfig, residuals, ybar):
         # before the first step); ybar_{start-1} is still there: dL/du overwrites a block once the echo has left it
         before = jax.lax.dynamic_slice_in_dim(carry.ybar, jnp.maximum(start - 1, 0), 1)
         ynudge = jnp.concatenate([jnp.where(start > 0, before, 0), ybar_block[:-1]])
+        if renormalise:  # the nudges join the echoes' differences at their current gain
+            return drive_sequence(drive, u_block), (ynudge @ readout) * carry.gain
         return drive_sequence(drive, u_block), ynudge @ readout
 
     def combine(outs):  # per step, over the echoes (axis 0): the reconstructed forward state and the weighted dH/df
@@ -337,7 +353,11 @@ def _rhel_bwd(cfg: _EchoConfig, residuals, ybar):
         d_drive, du = _drive_vjp(drive, u_block, g_f)
         # dL/du = -(finite difference of dH_1/2/df mapped through B) / eps, as dL/dtheta below
         du0_block = None if du0 is None else jax.lax.dynamic_slice_in_dim(du0, start, size)
-        du = difference_quotient(eps, du, du0_block, fw)
+        if renormalise:  # this block's differences carry the gain it ran with
+            du = difference_quotient(eps * carry.gain, du)
+            d_drive = jax.tree_util.tree_map(lambda g: g / carry.gain, d_drive)
+        else:
+            du = difference_quotient(eps, du, du0_block, fw)
         nudges = carry.nudges
         if fw != 0.0:
             nudges = nudges + jnp.sum(jnp.max(jnp.abs(ybar_block @ readout), axis=-1))
@@ -355,12 +375,24 @@ def _rhel_bwd(cfg: _EchoConfig, residuals, ybar):
     # the size the echoes' return error is measured against
     size = 1.0 + jnp.max(jnp.abs(jnp.concatenate([q0, p0, qK, pK])))
 
-    def anchor(carry, q, p, start):  # re-synchronise: the echoes' mean onto the flipped forward state, differences kept
+    def anchor(carry, q, p, acc, start):  # re-synchronise: the echoes' mean onto the flipped forward state
         k = start // chunk
         q_fwd, p_fwd = (jax.lax.dynamic_index_in_dim(a, k, 0, keepdims=False) for a in anchors)
         mean_q, mean_p = r_e @ q, r_e @ p
         err = jnp.maximum(carry.err, echo_return_error(mean_q, mean_p, q_fwd, p_fwd, size))
-        return carry._replace(err=err), q + (q_fwd - mean_q), p + (-p_fwd - mean_p)
+        if not renormalise:  # differences kept as they are
+            return carry._replace(err=err), q + (q_fwd - mean_q), p + (-p_fwd - mean_p), acc
+        # Renormalised: differences larger than one nudge (amplified by the dynamics, where they would leave the
+        # linear regime) are scaled back to it by r, and the gain records it. Every echo is still a smooth function
+        # of its multiplier, so the estimator's weights still cancel its bias; what the echoes accumulated so far is
+        # folded in first (as a weighted difference, before dividing by the gain: the echoes' common part cancels
+        # at the size it was accumulated at), and the nudges to come are scaled by the new gain (``read``).
+        dq, dp = q - mean_q, p - mean_p
+        spread = jnp.maximum(jnp.max(jnp.abs(dq)), jnp.max(jnp.abs(dp)))
+        r = jnp.where(spread > target, target / jnp.where(spread > 0, spread, 1.0), 1.0)
+        rule = _add(carry.rule, jax.tree_util.tree_map(lambda g: g / carry.gain, weighted(a_e, acc)))
+        carry = carry._replace(err=err, gain=carry.gain * r, rule=rule, spread=jnp.maximum(carry.spread, spread / size))
+        return carry, q_fwd + r * dq, -p_fwd + r * dp, _zeros_like(acc)
 
     init = _EchoCarry(
         ybar=ybar,
@@ -369,6 +401,9 @@ def _rhel_bwd(cfg: _EchoConfig, residuals, ybar):
         d_readout=jnp.zeros_like(readout),
         err=jnp.zeros((), dtype),
         nudges=jnp.zeros((), dtype),
+        gain=jnp.ones((), dtype) if renormalise else None,
+        rule=_zeros_like(theta) if renormalise else None,
+        spread=jnp.zeros((), dtype) if renormalise else None,
     )
     nudge = Nudge(start=readout.T @ ybar[-1], impulse=lambda e, x: e * x[1])
     q, p, acc_e, carry, _ = echo(
@@ -386,6 +421,8 @@ def _rhel_bwd(cfg: _EchoConfig, residuals, ybar):
         linearity = None
     else:
         spread = jnp.maximum(jnp.max(jnp.abs(q - r_e @ q)), jnp.max(jnp.abs(p - r_e @ p))) / size
+        if renormalise:  # where they end they were scaled back: the largest spread was at an anchor
+            spread = jnp.maximum(spread, carry.spread)
         # the symmetric echoes' mean strays by O(spread^2), their difference is O(spread): the ratio measures how far
         # the difference quotient is from a derivative (0 where nothing is nudged: the gradient is zero there)
         linearity = jnp.where(spread > 0, err / jnp.where(spread > 0, spread, 1.0), 0.0)
@@ -393,9 +430,13 @@ def _rhel_bwd(cfg: _EchoConfig, residuals, ybar):
 
     # dL/dtheta = -(finite difference of dH_1/2/dtheta) / eps (Eq. 14 with the step folded into H), with the
     # estimator's eps = 0 term accumulated by the forward pass (one-sided); dL/du is already complete
-    d_theta = difference_quotient(eps, weighted(a_e, acc_e), acc0, fw)
+    if renormalise:  # every block's rule was folded in at its anchor (the last one at the start: acc_e is zero)
+        d_theta = difference_quotient(eps, carry.rule)
+        dq0, dp0 = initial_state_gradient(a_e, eps * carry.gain, q, p, (q0, p0), fw)
+    else:
+        d_theta = difference_quotient(eps, weighted(a_e, acc_e), acc0, fw)
+        dq0, dp0 = initial_state_gradient(a_e, eps, q, p, (q0, p0), fw)
     d_drive = difference_quotient(eps, carry.d_drive, drive0, fw)
-    dq0, dp0 = initial_state_gradient(a_e, eps, q, p, (q0, p0), fw)
     small = jax.tree_util.tree_map(
         lambda g: jnp.where(nudged, g, jnp.zeros_like(g)), (d_theta, d_drive, carry.d_readout, dq0, dp0)
     )

@@ -114,8 +114,9 @@ class GradientConfig:
     which is what the official code's loss scale did silently.
 
     ``resync_every`` (default ``None``: never) re-synchronises RHEL's echo on the forward state every this many
-    steps (``rhel.RHEL(resync_every=K)``): for chaotic energies or long float32 sequences, where the echo's return
-    drifts by rounding (docs/training.md). Symmetric estimators only (``rhel``, ``rhel-richardson``).
+    steps (``rhel.RHEL(resync_every=K)``): for chaotic energies or long sequences of a nonlinear unit, where the
+    echo's return drifts by rounding and the dynamics amplify the echoes' difference out of its linear regime
+    (docs/training.md). Symmetric estimators only (``rhel``, ``rhel-richardson``).
     """
 
     methods: tuple[str, ...] = ("rhel",)
