@@ -134,3 +134,16 @@ def test_rounds_alternate_the_methods_and_report_the_median(monkeypatch):
     assert by["rhel"]["step_time_s"] == 0.7 and len(by["rhel"]["rounds"]) == 3
     assert by["bptt"]["status"] == "oom" and len(by["bptt"]["rounds"]) == 2
     assert report["ratios"] and report["rounds"] == 3
+
+
+def test_scaling_records_contract_warnings_instead_of_stopping():
+    # `rhel bench --devices` measures cost like `rhel bench`: a nonlinear float32 run of 4,096 steps whose echoes leave
+    # their linear regime is measured and marked, not stopped (a training run would stop with the ContractError)
+    from rhel.reports.bench_scaling import format_scaling, run_scaling
+
+    config = {"model": "nonlinear", "num_blocks": 1, "hidden": 16, "state_size": 16, "batch_size": 2}
+    report = run_scaling(config, devices=1, methods=["rhel"], length=4096, repeats=1)
+    (record,) = report["records"]
+    assert record["step_time_s"] > 0 and any("left their linear regime" in w for w in record["contract_warnings"])
+    table = format_scaling(report)
+    assert "| rhel* | 1 |" in table and "RHEL's contract check failed there" in table
