@@ -147,3 +147,18 @@ def test_scaling_records_contract_warnings_instead_of_stopping():
     assert record["step_time_s"] > 0 and any("left their linear regime" in w for w in record["contract_warnings"])
     table = format_scaling(report)
     assert "| rhel* | 1 |" in table and "RHEL's contract check failed there" in table
+
+
+def test_resync_every_reaches_the_symmetric_rhel_methods_and_the_table():
+    from rhel.gradients import BPTT
+    from rhel.reports.bench import worker_command
+    from rhel.reports.bench_worker import cost_gradient
+
+    config = {**TINY, "resync_every": 8}
+    assert worker_command("rhel", 32, config, 1)[-2:] == ["--resync-every", "8"]
+    assert (cost_gradient("rhel", 8).resync_every, cost_gradient("rhel", 8).check) == (8, "warn")
+    assert cost_gradient("rhel-one-sided", 8).resync_every is None and isinstance(cost_gradient("bptt", 8), BPTT)
+    r = run_config("rhel", 32, config, repeats=1, timeout_s=300)
+    assert r["status"] == "ok", r
+    report = {"methods": ["rhel"], "lengths": [32], "results": [r], "ratios": ratio_table([r]), "bench_config": config}
+    assert "rhel resync_every=8" in format_bench(report)

@@ -99,6 +99,8 @@ def worker_command(
            "--model", config["model"], "--num-blocks", str(config["num_blocks"]), "--hidden", str(config["hidden"]),
            "--state-size", str(config["state_size"]), "--batch-size", str(config["batch_size"]),
            "--repeats", str(repeats)]  # fmt: skip
+    if config.get("resync_every") is not None:
+        cmd += ["--resync-every", str(config["resync_every"])]
     if mem_limit_as_mb:
         cmd += ["--mem-limit-mb", str(mem_limit_as_mb)]
     return cmd

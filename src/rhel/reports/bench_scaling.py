@@ -58,7 +58,7 @@ def _measure(job: dict[str, Any]) -> dict[str, Any]:
     import numpy as np
 
     from rhel.energies import ContractWarning
-    from rhel.gradients.methods import make_gradient
+    from rhel.reports.bench_worker import cost_gradient
     from rhel.training.config import DataConfig, ModelConfig, OptimConfig, TrainConfig
     from rhel.training.distributed import DataParallel
     from rhel.training.experiment import build_model, load_dataset, make_optimizer, make_train_step
@@ -78,8 +78,7 @@ def _measure(job: dict[str, Any]) -> dict[str, Any]:
     opt_state = optimizer.init(eqx.filter(model, eqx.is_inexact_array))
     inputs, targets = np.asarray(dataset.train.inputs, np.float32), np.asarray(dataset.train.targets)
     for method in job["methods"]:
-        # cost, as `rhel bench`: RHEL's contract checks run but warn, and their warnings go into the record
-        step = make_train_step(optimizer, make_gradient(method, check="warn"), 1.0)
+        step = make_train_step(optimizer, cost_gradient(method, c.get("resync_every")), 1.0)
         for n in range(1, job["devices"] + 1):
             placement = DataParallel.create(n)
             batch = n * c["batch_size"]
@@ -111,6 +110,8 @@ def _measure(job: dict[str, Any]) -> dict[str, Any]:
 
 def format_scaling(report: dict[str, Any]) -> str:
     """The report as a markdown table, one row per method and device count."""
+    from rhel.reports.bench_tables import method_label
+
     c = report["config"]
     lines = [
         f"{c['model']} HSSM ({c['num_blocks']} block(s), hidden {c['hidden']}, state {c['state_size']}), length "
@@ -122,8 +123,9 @@ def format_scaling(report: dict[str, Any]) -> str:
     ]
     for r in report["records"]:
         mark = "*" if r.get("contract_warnings") else ""
-        lines.append(f"| {r['method']}{mark} | {r['devices']} | {r['global_batch']} | {r['step_time_s']:.4f} | "
-                     f"{r['sequences_per_s']:.1f} | {r['speedup']:.2f} | {r['efficiency']:.2f} |")  # fmt: skip
+        lines.append(f"| {method_label(r['method'], c)}{mark} | {r['devices']} | {r['global_batch']} | "
+                     f"{r['step_time_s']:.4f} | {r['sequences_per_s']:.1f} | {r['speedup']:.2f} | "
+                     f"{r['efficiency']:.2f} |")  # fmt: skip
     if any(r.get("contract_warnings") for r in report["records"]):
         lines += ["", "* RHEL's contract check failed there (the record's contract_warnings): the cost of a gradient "
                   "that is not accurate (`rhel gradcheck` measures it)"]  # fmt: skip

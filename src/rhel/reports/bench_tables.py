@@ -77,6 +77,16 @@ def growth_per_1k(results: Sequence[dict[str, Any]], method: str) -> float | Non
     return 1000.0 * sum((p[0] - mx) * (p[1] - my) for p in pts) / sxx if sxx else None
 
 
+def method_label(method: str, config: dict[str, Any]) -> str:
+    """How a table heads a method: its name, with ``resync_every=K`` for a symmetric RHEL method when the bench
+    re-synchronised them (``config["resync_every"]``)."""
+    from rhel.gradients.methods import GRADIENT_METHODS
+
+    row = GRADIENT_METHODS.get(method)
+    k = config.get("resync_every")
+    return f"{method} resync_every={k}" if k is not None and row is not None and row.symmetric else method
+
+
 def format_bench(report: dict[str, Any], reference: str = "bptt") -> str:
     """The side-by-side table: one row per length, per method time (ms) and memory (MB) with ratios to BPTT and,
     where the forward pass was measured, the time as a multiple of it (xFwd). A length skipped for memory shows the
@@ -84,7 +94,8 @@ def format_bench(report: dict[str, Any], reference: str = "bptt") -> str:
     methods = report["methods"]
     rows = report["ratios"]
     index = {(r["method"], r["length"]): r for r in rows}
-    head = f"{'length':>7} | " + " | ".join(f"{m:^33}" for m in methods)
+    config = report.get("bench_config", {})
+    head = f"{'length':>7} | " + " | ".join(f"{method_label(m, config):^33}" for m in methods)
     sub = f"{'':>7} | " + " | ".join(f"{'ms':>8} {'xFwd':>5} {'xBPTT':>5} {'MB':>6} {'xBPTT':>5}" for _ in methods)
     lines = [head, sub, "-" * len(sub)]
     for length in report["lengths"]:

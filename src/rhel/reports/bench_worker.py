@@ -94,8 +94,20 @@ def _worker_parser() -> argparse.ArgumentParser:
     p.add_argument("--mem-limit-mb", type=float, default=None, help="RLIMIT_AS for this process (optional)")
     p.add_argument("--no-remat-ff", action="store_true", help="store the feed-forward activations (HSSM remat_ff off)")
     p.add_argument("--rhel-chunk", type=int, default=None, help="RHEL's echo block size (default: the core's)")
+    p.add_argument("--resync-every", type=int, default=None,
+                   help="re-synchronise the symmetric RHEL methods' echo every K steps (default: plain)")  # fmt: skip
     p.add_argument("--compile-only", action="store_true", help="only compile; report XLA's memory analysis")
     return p
+
+
+def cost_gradient(method: str, resync_every: int | None = None):
+    """The gradient object whose cost is measured. The bench measures cost, `rhel gradcheck` fidelity: RHEL's
+    contract checks run (the same cost) but warn rather than stop the measurement (the caller records the
+    warnings); ``resync_every`` re-synchronises the symmetric RHEL methods (the others ignore it)."""
+    from rhel.gradients.methods import GRADIENT_METHODS
+
+    row = GRADIENT_METHODS[method]
+    return row.make(resync_every=resync_every if row.symmetric else None, check="warn")
 
 
 def _is_oom(error: BaseException) -> bool:
@@ -131,7 +143,6 @@ def _measure(args: argparse.Namespace) -> dict[str, Any]:
     import numpy as np
 
     from rhel.energies import ContractWarning
-    from rhel.gradients.methods import make_gradient
     from rhel.training.config import DataConfig, GradientConfig, ModelConfig, OptimConfig, TrainConfig
     from rhel.training.experiment import build_model, load_dataset, make_optimizer, make_train_step
 
@@ -162,9 +173,7 @@ def _measure(args: argparse.Namespace) -> dict[str, Any]:
     if args.method == FORWARD:
         step = _forward_step()
     else:
-        # the bench measures cost, `rhel gradcheck` fidelity: RHEL's contract checks run (same cost) but warn rather
-        # than stop the measurement, and their warnings go into the record ("contract_warnings")
-        gradient = make_gradient(args.method, check="warn")
+        gradient = cost_gradient(args.method, args.resync_every)
         if args.rhel_chunk is not None and args.method.startswith("rhel"):
             import dataclasses
 

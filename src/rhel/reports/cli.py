@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from rhel.gradients.methods import ESTIMATOR_METHODS
+from rhel.gradients.methods import ESTIMATOR_METHODS, GRADIENT_METHODS
 from rhel.reports.bench import DEFAULT_CONFIG, DEFAULT_LENGTHS, DEFAULT_METHODS, FORWARD
 from rhel.reports.gradcheck import PRECISIONS
 from rhel.training.cli_options import RHEL_METHODS, add_gradient_option, deprecated_alias
@@ -117,6 +117,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     b.add_argument("--json", metavar="FILE", nargs="?", const="-",
                    help="write the report as JSON (no FILE: stdout) (default: none)")  # fmt: skip
     b.add_argument("--plot", metavar="FILE.png", help="time and memory against length per method (default: none)")
+    b.add_argument("--resync-every", type=int, metavar="K",
+                   help="run rhel and rhel-richardson with the re-synchronised echo, every K steps (rhel.RHEL"
+                   "(resync_every=K)); the other methods as they are (default: the plain echo)")  # fmt: skip
     b.add_argument("--devices", type=int, metavar="N",
                    help="data-parallel scaling instead: sequences/s on 1..N devices at --batch-size per device, at "
                    "the smallest of --lengths (on CPU with N forced host devices; docs/distributed.md) "
@@ -228,6 +231,11 @@ def bench_command(args: argparse.Namespace) -> int:
     _require(args.long_repeats >= 1, "--long-repeats", "a positive integer", args.long_repeats)
     _require(args.timeout > 0, "--timeout", "positive (seconds)", args.timeout)
     _require(args.rounds >= 1, "--rounds", "a positive integer", args.rounds)
+    if args.resync_every is not None:
+        _require(args.resync_every >= 1, "--resync-every", "a positive integer", args.resync_every)
+        symmetric = any(GRADIENT_METHODS[m].symmetric for m in args.gradient if m in GRADIENT_METHODS)
+        _require(symmetric, "--resync-every", "used with rhel or rhel-richardson in --gradient", args.gradient)
+        config["resync_every"] = args.resync_every
     if args.devices is not None:
         return _scaling_command(args, config)
     beyond = "" if args.no_beyond else " and beyond"
