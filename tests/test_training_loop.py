@@ -98,6 +98,34 @@ def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(tmp_path):
     template = eqx.filter_eval_shape(lambda: _template(config, dataset))
     (model, _, _), _ = load_checkpoint(tmp_path / "run", template)
     assert all(np.isfinite(np.asarray(x)).all() for x in jax.tree.leaves(eqx.filter(model, eqx.is_array)))
+
+
+def test_non_finite_gradient_of_a_finite_loss_stops_before_the_update_is_kept(tmp_path, monkeypatch):
+    # an exploding gradient overflows while the loss stays finite (the nonlinear bench model: BPTT's float32 gradient
+    # is NaN at 49,920 steps, its loss finite); the step reports it and the loop stops instead of keeping the update
+    import rhel.training.loop as loop
+
+    real = loop.train_step_for
+    seen = []
+
+    def step_for(config):
+        step = real(config)
+
+        def patched(*args):
+            out = step(*args)
+            seen.append(bool(out[5]))
+            return (*out[:5], out[5] & (len(seen) != 6))  # step 6's gradient "overflows"
+
+        return patched
+
+    monkeypatch.setattr(loop, "train_step_for", step_for)
+    with pytest.raises(NonFiniteError, match=r"the loss gradient is not finite \(loss [0-9.]+\) at step 6 .*last good "
+                       r"checkpoint \(step 4\).*exploding gradient"):  # fmt: skip
+        train_run(small_config(steps=12, eval_every=4), tmp_path / "run", dataset=tiny_dataset(), progress=False)
+    assert seen == [True] * 6  # the real steps' gradients were finite
+    lines = [json.loads(x) for x in (tmp_path / "run" / METRICS_FILE).read_text().splitlines()]
+    assert lines[-1]["step"] == 6 and lines[-1]["event"] == "non_finite_gradient"
+    assert json.loads((tmp_path / "run" / "checkpoint.json").read_text())["step"] == 4
     assert not (tmp_path / "run" / FINAL_FILE).exists()
 
 

@@ -34,7 +34,7 @@ from rhel.training.runs import run_name as run_name  # the loop and the CLI name
 #: A split as arrays: inputs, targets and the optional mask.
 SplitArrays = tuple[np.ndarray, np.ndarray, np.ndarray | None]
 #: The jitted ``(model, state, opt_state, x, y, mask, key) -> (model, state, opt_state, loss, metric)``.
-TrainStep = Callable[..., tuple[HSSM, eqx.nn.State, optax.OptState, Array, Array]]
+TrainStep = Callable[..., tuple[HSSM, eqx.nn.State, optax.OptState, Array, Array, Array]]
 
 
 class NonFiniteError(FloatingPointError):
@@ -191,7 +191,9 @@ class BatchOrder:
 def make_train_step(
     optimizer: optax.GradientTransformation, gradient: AbstractGradient, loss_scale: float = 1.0
 ) -> TrainStep:
-    """The jitted step ``(model, state, opt_state, x, y, mask, key) -> (model, state, opt_state, loss, metric)``.
+    """The jitted step ``(model, state, opt_state, x, y, mask, key) -> (model, state, opt_state, loss, metric,
+    finite)``, where ``finite`` says whether every gradient entry was finite (the caller must not keep an update made
+    from a non-finite gradient: an exploding gradient can overflow while the loss stays finite).
 
     **Arguments:**
 
@@ -212,7 +214,8 @@ def make_train_step(
             grads = jax.tree.map(lambda g: g / loss_scale, grads)
         params = eqx.filter(model, eqx.is_inexact_array)
         updates, opt_state = optimizer.update(grads, opt_state, params)
-        return eqx.apply_updates(model, updates), state, opt_state, loss, metric
+        finite = jnp.all(jnp.stack([jnp.all(jnp.isfinite(g)) for g in jax.tree_util.tree_leaves(grads)]))
+        return eqx.apply_updates(model, updates), state, opt_state, loss, metric, finite
 
     return step
 

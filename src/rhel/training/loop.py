@@ -251,18 +251,22 @@ def _write_final(
     atomic_write_text(run_dir / FINAL_FILE, json.dumps(final, indent=2) + "\n")
 
 
-def _non_finite(run_dir: Path, config: TrainConfig, step: int, loss: float) -> NonFiniteError:
-    """Log a non-finite training loss at ``step`` and return the error to raise (naming the kept checkpoint)."""
-    _append(run_dir / METRICS_FILE, {"step": step, "event": "non_finite_loss", "loss": repr(loss)})
+def _non_finite(run_dir: Path, config: TrainConfig, step: int, loss: float, gradient: bool = False) -> NonFiniteError:
+    """Log a non-finite training loss (or, with ``gradient``, a non-finite gradient of a finite loss) at ``step`` and
+    return the error to raise (naming the kept checkpoint)."""
+    event = "non_finite_gradient" if gradient else "non_finite_loss"
+    _append(run_dir / METRICS_FILE, {"step": step, "event": event, "loss": repr(loss)})
     last = _checkpoint_step(run_dir)
     kept = (
         "no checkpoint was written yet"
         if last is None
         else f"the last good checkpoint (step {last}) is kept in {run_dir}"
     )
+    what = f"the loss gradient is not finite (loss {loss:.6g})" if gradient else f"training loss is {loss}"
+    hint = " (an exploding gradient: shorter sequences, e.g. data.options.frame, or a smaller model.step)"
     return NonFiniteError(
-        f"training loss is {loss} at step {step} ({config.gradient.methods[0]}, seed {config.seeds[0]}); stopping. "
-        f"{kept}. Try --float64, a smaller learning rate or another epsilon."
+        f"{what} at step {step} ({config.gradient.methods[0]}, seed {config.seeds[0]}); stopping. "
+        f"{kept}. Try --float64, a smaller learning rate or another epsilon{hint if gradient else ''}."
     )
 
 
@@ -372,11 +376,12 @@ def train_run(
             x, y, mask = placement.shard((x, y, mask))
             key = placement.replicate(jax.random.fold_in(dropout_key, done.step))
             new = train_step(model, state, opt_state, x, y, mask, key)
-            loss, metric = float(new[3]), float(new[4])
-            if not math.isfinite(loss):
+            loss, metric, finite = float(new[3]), float(new[4]), bool(new[5])
+            if not (math.isfinite(loss) and finite):
                 if not writer:
-                    raise NonFiniteError(f"training loss is {loss} at step {done.step + 1}; process 0 reports it")
-                raise _non_finite(run_dir, config, done.step + 1, loss)
+                    raise NonFiniteError(f"training loss or gradient is not finite at step {done.step + 1}; process 0 "
+                                         "reports it")  # fmt: skip
+                raise _non_finite(run_dir, config, done.step + 1, loss, gradient=math.isfinite(loss))
             model, state, opt_state = new[0], new[1], new[2]
             done.step += 1
             train_losses.append(loss)
