@@ -448,7 +448,8 @@ def _rhel_bwd(cfg: _EchoConfig, residuals, ybar):
         grads,
         ~finite,
         "RHEL produced a non-finite gradient: an echo diverged (an unstable step size, an energy that is not "
-        "time-reversal invariant, or an epsilon too large for this model); try a smaller epsilon, float64, or BPTT",
+        "time-reversal invariant, or an epsilon too large for this model) or the gradient itself overflows (an "
+        "exploding gradient over a long sequence); try a smaller epsilon, float64, shorter sequences, or BPTT",
     )
 
 
