@@ -171,7 +171,9 @@ def test_renormalised_resync_keeps_a_long_nonlinear_echo_linear_in_float64():
     with warnings.catch_warnings():
         warnings.simplefilter("error", rhel.ContractWarning)
         resync = max(tree_rel_errs(jax.block_until_ready(_loss_grad(unit, rhel.RHEL(resync_every=32), u, target)), ref))
-    assert plain > 0.5 and resync <= 1e-6, (plain, resync)
+        richardson = rhel.RHEL(estimator="richardson", resync_every=32)
+        resync_r = max(tree_rel_errs(jax.block_until_ready(_loss_grad(unit, richardson, u, target)), ref))
+    assert plain > 0.5 and resync <= 1e-6 and resync_r <= 1e-6, (plain, resync, resync_r)
 
 
 def test_echo_linearity_check_semantics():
