@@ -98,7 +98,7 @@ def test_diverging_runs_are_recorded_and_the_others_go_on(capsys, config_file, t
 
         def nan_loss(*args):
             out = step(*args)
-            return (*out[:3], jnp.nan, out[4])
+            return (*out[:3], jnp.nan, *out[4:])
 
         def bad_echo(*args):
             return echo(jnp.ones(()))

@@ -156,6 +156,7 @@ def test_resync_every_reaches_the_symmetric_rhel_methods_and_the_table():
 
     config = {**TINY, "resync_every": 8}
     assert worker_command("rhel", 32, config, 1)[-2:] == ["--resync-every", "8"]
+    assert worker_command("rhel", 32, {**TINY, "model": "nonlinear", "step": 0.01}, 1)[-2:] == ["--step", "0.01"]
     assert (cost_gradient("rhel", 8).resync_every, cost_gradient("rhel", 8).check) == (8, "warn")
     assert cost_gradient("rhel-one-sided", 8).resync_every is None and isinstance(cost_gradient("bptt", 8), BPTT)
     r = run_config("rhel", 32, config, repeats=1, timeout_s=300)

@@ -99,8 +99,9 @@ def worker_command(
            "--model", config["model"], "--num-blocks", str(config["num_blocks"]), "--hidden", str(config["hidden"]),
            "--state-size", str(config["state_size"]), "--batch-size", str(config["batch_size"]),
            "--repeats", str(repeats)]  # fmt: skip
-    if config.get("resync_every") is not None:
-        cmd += ["--resync-every", str(config["resync_every"])]
+    for key in ("step", "resync_every"):  # set only when asked for (a report's config keeps the defaults implicit)
+        if config.get(key) is not None:
+            cmd += [f"--{key.replace('_', '-')}", str(config[key])]
     if mem_limit_as_mb:
         cmd += ["--mem-limit-mb", str(mem_limit_as_mb)]
     return cmd

@@ -69,7 +69,13 @@ def _measure(job: dict[str, Any]) -> dict[str, Any]:
         data=DataConfig(
             "long_range_pattern", options={"length": job["length"], "n_train": top, "n_val": 1, "n_test": 1}
         ),
-        model=ModelConfig(unit=c["model"], num_blocks=c["num_blocks"], hidden=c["hidden"], state_size=c["state_size"]),
+        model=ModelConfig(
+            unit=c["model"],
+            num_blocks=c["num_blocks"],
+            hidden=c["hidden"],
+            state_size=c["state_size"],
+            step=c.get("step"),
+        ),
         optim=OptimConfig(batch_size=top),
     ).validate()
     dataset = load_dataset(config, 0)

@@ -89,6 +89,7 @@ def _worker_parser() -> argparse.ArgumentParser:
     p.add_argument("--hidden", type=int, default=DEFAULT_CONFIG["hidden"])
     p.add_argument("--state-size", type=int, default=DEFAULT_CONFIG["state_size"])
     p.add_argument("--batch-size", type=int, default=DEFAULT_CONFIG["batch_size"])
+    p.add_argument("--step", type=float, default=None, help="the nonlinear HRU's leapfrog step (default: the unit's)")
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--mem-limit-mb", type=float, default=None, help="RLIMIT_AS for this process (optional)")
@@ -158,6 +159,7 @@ def _measure(args: argparse.Namespace) -> dict[str, Any]:
             hidden=args.hidden,
             state_size=args.state_size,
             remat_ff=not args.no_remat_ff,
+            step=args.step,
         ),
         optim=OptimConfig(batch_size=args.batch_size),
         # the config names a gradient method; the forward pass differentiates nothing, so any will do there

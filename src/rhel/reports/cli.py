@@ -117,6 +117,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     b.add_argument("--json", metavar="FILE", nargs="?", const="-",
                    help="write the report as JSON (no FILE: stdout) (default: none)")  # fmt: skip
     b.add_argument("--plot", metavar="FILE.png", help="time and memory against length per method (default: none)")
+    b.add_argument("--step", type=float, metavar="DELTA",
+                   help="the nonlinear HRU's leapfrog step (model.step; default: the unit's, 0.1)")  # fmt: skip
     b.add_argument("--resync-every", type=int, metavar="K",
                    help="run rhel and rhel-richardson with the re-synchronised echo, every K steps (rhel.RHEL"
                    "(resync_every=K)); the other methods as they are (default: the plain echo)")  # fmt: skip
@@ -231,6 +233,10 @@ def bench_command(args: argparse.Namespace) -> int:
     _require(args.long_repeats >= 1, "--long-repeats", "a positive integer", args.long_repeats)
     _require(args.timeout > 0, "--timeout", "positive (seconds)", args.timeout)
     _require(args.rounds >= 1, "--rounds", "a positive integer", args.rounds)
+    if args.step is not None:
+        _require(args.step > 0 and args.model == "nonlinear", "--step", "positive, with --model nonlinear",
+                 f"{args.step} (--model {args.model})")  # fmt: skip
+        config["step"] = args.step
     if args.resync_every is not None:
         _require(args.resync_every >= 1, "--resync-every", "a positive integer", args.resync_every)
         symmetric = any(GRADIENT_METHODS[m].symmetric for m in args.gradient if m in GRADIENT_METHODS)
