@@ -74,6 +74,11 @@ def all_finite(x: Array) -> Array:
     return jnp.isfinite(jnp.max(jnp.abs(x), initial=0))
 
 
+def tree_all_finite(tree: Any) -> Array:
+    """Whether every entry of every array leaf of ``tree`` is finite (:func:`all_finite` per leaf)."""
+    return jnp.all(jnp.asarray([all_finite(g) for g in jax.tree_util.tree_leaves(tree)]))
+
+
 def raise_if(tree: Any, bad: Array, msg: str) -> Any:
     """``tree`` itself; raises ``msg`` (also under ``jit``/``vmap``, as ``eqx.error_if``) where ``bad`` is true.
 

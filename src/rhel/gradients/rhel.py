@@ -51,11 +51,11 @@ from rhel.gradients.echo import (
 )
 from rhel.gradients.numerics import (
     CHECK_MODES,
-    all_finite,
     check_epsilon,
     echo_return_check,
     echo_return_error,
     raise_if,
+    tree_all_finite,
 )
 from rhel.integrators import leapfrog_step
 
@@ -307,15 +307,13 @@ def _rhel_bwd(cfg: _EchoConfig, residuals, ybar):
     # nudge when the dynamics have amplified them (a quadratic energy's echoes are exact at any spread: left alone)
     renormalise = cfg.resync and cfg.energy.linear_coefficients is None
 
-    # nudge size: eps in state units (relative) or eps times the raw cotangent (absolute)
-    if cfg.relative:
-        scale = jnp.max(jnp.abs(ybar)) * jnp.max(jnp.sum(jnp.abs(readout), axis=0))
-        scale = jnp.where(scale > 0, scale, 1.0)
-    else:
-        scale = jnp.ones((), dtype)
+    # nudge size: eps in state units (relative) or eps times the raw cotangent (absolute); ``bound`` bounds the
+    # largest entry of a momentum nudge C^T ybar_k
+    bound = jnp.max(jnp.abs(ybar)) * jnp.max(jnp.sum(jnp.abs(readout), axis=0))
+    scale = jnp.where(bound > 0, bound, 1.0) if cfg.relative else jnp.ones((), dtype)
     eps = epsilon / scale
     if renormalise:  # the largest single nudge in state units (epsilon itself when relative)
-        target = jnp.abs(eps) * jnp.max(jnp.abs(ybar)) * jnp.max(jnp.sum(jnp.abs(readout), axis=0))
+        target = jnp.abs(eps) * bound
         target = jnp.where(target > 0, target, 1.0)
     eps_e = jnp.asarray(est.multipliers, dtype) * eps  # (E,)
     a_e = jnp.asarray(est.weights, dtype)
@@ -443,10 +441,9 @@ def _rhel_bwd(cfg: _EchoConfig, residuals, ybar):
     d_theta, d_drive, d_readout, dq0, dp0 = small
     grads = (d_theta, d_drive, d_readout, du, dq0, dp0, jnp.zeros_like(epsilon))
     grads = echo_return_check(grads, err, dtype, cfg.check, linearity)
-    finite = jnp.all(jnp.asarray([all_finite(g) for g in jax.tree_util.tree_leaves(grads)]))
     return raise_if(
         grads,
-        ~finite,
+        ~tree_all_finite(grads),
         "RHEL produced a non-finite gradient: an echo diverged (an unstable step size, an energy that is not "
         "time-reversal invariant, or an epsilon too large for this model) or the gradient itself overflows (an "
         "exploding gradient over a long sequence); try a smaller epsilon, float64, shorter sequences, or BPTT",

@@ -15,7 +15,6 @@ import statistics
 import subprocess
 import sys
 import time
-import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -57,8 +56,7 @@ def _measure(job: dict[str, Any]) -> dict[str, Any]:
     import jax
     import numpy as np
 
-    from rhel.energies import ContractWarning
-    from rhel.reports.bench_worker import cost_gradient
+    from rhel.reports.bench_worker import cost_gradient, recorded_contract_warnings
     from rhel.training.config import DataConfig, ModelConfig, OptimConfig, TrainConfig
     from rhel.training.distributed import DataParallel
     from rhel.training.experiment import build_model, load_dataset, make_optimizer, make_train_step
@@ -93,8 +91,7 @@ def _measure(job: dict[str, Any]) -> dict[str, Any]:
                     placement.replicate(jax.random.PRNGKey(1)))  # fmt: skip
             compiled = step.lower(*args).compile()
             times = []
-            with warnings.catch_warnings(record=True) as caught:
-                warnings.simplefilter("always", ContractWarning)
+            with recorded_contract_warnings() as contract:
                 jax.block_until_ready(compiled(*args))
                 for _ in range(job["repeats"]):
                     t0 = time.perf_counter()
@@ -103,7 +100,6 @@ def _measure(job: dict[str, Any]) -> dict[str, Any]:
             median = statistics.median(times)
             records.append({"method": method, "devices": n, "global_batch": batch, "step_time_s": median,
                             "times_s": times, "sequences_per_s": batch / median})  # fmt: skip
-            contract = sorted({str(w.message) for w in caught if issubclass(w.category, ContractWarning)})
             if contract:
                 records[-1]["contract_warnings"] = contract
     for r in records:
@@ -116,7 +112,7 @@ def _measure(job: dict[str, Any]) -> dict[str, Any]:
 
 def format_scaling(report: dict[str, Any]) -> str:
     """The report as a markdown table, one row per method and device count."""
-    from rhel.reports.bench_tables import method_label
+    from rhel.reports.bench_tables import CONTRACT_FOOTNOTE, method_label
 
     c = report["config"]
     lines = [
@@ -133,8 +129,7 @@ def format_scaling(report: dict[str, Any]) -> str:
                      f"{r['step_time_s']:.4f} | {r['sequences_per_s']:.1f} | {r['speedup']:.2f} | "
                      f"{r['efficiency']:.2f} |")  # fmt: skip
     if any(r.get("contract_warnings") for r in report["records"]):
-        lines += ["", "* RHEL's contract check failed there (the record's contract_warnings): the cost of a gradient "
-                  "that is not accurate (`rhel gradcheck` measures it)"]  # fmt: skip
+        lines += ["", CONTRACT_FOOTNOTE]
     return "\n".join(lines) + "\n"
 
 

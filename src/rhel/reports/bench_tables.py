@@ -77,6 +77,13 @@ def growth_per_1k(results: Sequence[dict[str, Any]], method: str) -> float | Non
     return 1000.0 * sum((p[0] - mx) * (p[1] - my) for p in pts) / sxx if sxx else None
 
 
+#: The note under a table whose steps carry ``*`` (a record with ``contract_warnings``).
+CONTRACT_FOOTNOTE = (
+    "* RHEL's contract check failed there (the record's contract_warnings): the step's cost is measured, but its "
+    "gradient is not accurate (see rhel gradcheck)"
+)
+
+
 def method_label(method: str, config: dict[str, Any]) -> str:
     """How a table heads a method: its name, with ``resync_every=K`` for a symmetric RHEL method when the bench
     re-synchronised them (``config["resync_every"]``)."""
@@ -117,10 +124,7 @@ def format_bench(report: dict[str, Any], reference: str = "bptt") -> str:
         lines.append(f"{length:>7} | " + " | ".join(cells))
     growth = {m: growth_per_1k(report["results"], m) for m in methods}
     if any(r.get("contract_warning") for r in rows):
-        lines.append(
-            "* RHEL's contract check failed there (the record's contract_warnings): the step's cost is "
-            "measured, but its gradient is not accurate (see rhel gradcheck)"
-        )
+        lines.append(CONTRACT_FOOTNOTE)
     lines.append("")
     lines.append("memory growth per 1k steps (MB, fit over lengths >= 4096): " + ", ".join(
         f"{m} {'n/a' if g is None else f'{g:.2f}'}" for m, g in growth.items()))  # fmt: skip

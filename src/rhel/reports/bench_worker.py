@@ -9,6 +9,7 @@ becomes a record (``status`` ``oom`` or ``error``); the parent process adds time
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import statistics
@@ -111,6 +112,19 @@ def cost_gradient(method: str, resync_every: int | None = None):
     return row.make(resync_every=resync_every if row.symmetric else None, check="warn")
 
 
+@contextlib.contextmanager
+def recorded_contract_warnings():
+    """Record the RHEL contract warnings raised inside the block (every occurrence, not only the first): yields a
+    list that holds their distinct messages, sorted, once the block exits (a record's ``contract_warnings``)."""
+    from rhel.energies import ContractWarning
+
+    messages: list[str] = []
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ContractWarning)
+        yield messages
+    messages.extend(sorted({str(w.message) for w in caught if issubclass(w.category, ContractWarning)}))
+
+
 def _is_oom(error: BaseException) -> bool:
     text = f"{type(error).__name__}: {error}"
     return (
@@ -143,7 +157,6 @@ def _measure(args: argparse.Namespace) -> dict[str, Any]:
     import jax
     import numpy as np
 
-    from rhel.energies import ContractWarning
     from rhel.training.config import DataConfig, GradientConfig, ModelConfig, OptimConfig, TrainConfig
     from rhel.training.experiment import build_model, load_dataset, make_optimizer, make_train_step
 
@@ -213,8 +226,7 @@ def _measure(args: argparse.Namespace) -> dict[str, Any]:
 
     baseline = current_rss_bytes()
     device_base = device_bytes("bytes_in_use") if gpu else 0
-    with RSSSampler() as sampler, warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", ContractWarning)
+    with RSSSampler() as sampler, recorded_contract_warnings() as contract:
         warmup_s = None
         if args.repeats > 1:  # a single repeat (long sequences) is timed without a warm-up
             t0 = time.perf_counter()
@@ -242,7 +254,6 @@ def _measure(args: argparse.Namespace) -> dict[str, Any]:
         "device": str(device),
         "load_average": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
     }
-    contract = sorted({str(w.message) for w in caught if issubclass(w.category, ContractWarning)})
     if contract:
         record["contract_warnings"] = contract
         print(f"bench worker: {args.method} at {args.length} steps: {contract[0]}", file=sys.stderr)

@@ -25,7 +25,7 @@ import numpy as np
 from jaxtyping import PyTree
 
 from rhel.data.core import Dataset
-from rhel.gradients.methods import ESTIMATOR_METHODS, make_gradient
+from rhel.gradients.methods import ESTIMATOR_METHODS, GRADIENT_METHODS, make_gradient
 from rhel.models import HSSM
 from rhel.training.config import TrainConfig
 
@@ -147,9 +147,9 @@ def gradients(
     model, state, inputs, targets, mask = problem.at(precision)
     # eps travels as an array argument: one compilation serves every eps of a sweep; gradcheck measures the error
     # itself, so RHEL's contract checks warn rather than stop it
-    gradient = make_gradient(method, None if epsilon is None else jnp.asarray(epsilon, inputs.dtype), check="warn")
-    if resync_every is not None and getattr(gradient, "estimator", "one_sided") != "one_sided":
-        gradient = dataclasses.replace(gradient, resync_every=resync_every)
+    epsilon = None if epsilon is None else jnp.asarray(epsilon, inputs.dtype)
+    resync_every = resync_every if GRADIENT_METHODS[method].symmetric else None
+    gradient = make_gradient(method, epsilon, resync_every=resync_every, check="warn")
     key = jax.random.PRNGKey(problem.seed + 1)  # dropout mask: the same for every method
     if method not in _GRAD_FNS:
 

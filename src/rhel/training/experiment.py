@@ -27,6 +27,7 @@ from rhel.data.core import Dataset, Split
 from rhel.data.registry import load
 from rhel.gradients import AbstractGradient
 from rhel.gradients.methods import make_gradient
+from rhel.gradients.numerics import tree_all_finite
 from rhel.models import HSSM, apply_batch, batch_loss
 from rhel.training.config import ConfigError, ModelConfig, OptimConfig, TrainConfig
 from rhel.training.runs import run_name as run_name  # the loop and the CLI name run folders with it
@@ -214,8 +215,7 @@ def make_train_step(
             grads = jax.tree.map(lambda g: g / loss_scale, grads)
         params = eqx.filter(model, eqx.is_inexact_array)
         updates, opt_state = optimizer.update(grads, opt_state, params)
-        finite = jnp.all(jnp.stack([jnp.all(jnp.isfinite(g)) for g in jax.tree_util.tree_leaves(grads)]))
-        return eqx.apply_updates(model, updates), state, opt_state, loss, metric, finite
+        return eqx.apply_updates(model, updates), state, opt_state, loss, metric, tree_all_finite(grads)
 
     return step
 
