@@ -96,3 +96,32 @@ def test_cli_register_and_config(tmp_path):
     assert config.model.unit == "nonlinear" and config.data.options["length"] == 64
     args = parser.parse_args(["bench", "--lengths", "64", "--no-beyond"])
     assert args.func.__name__ == "bench_command" and args.lengths == [64]
+
+
+def test_rhel_runs_as_the_config_trains_it():
+    """gradcheck measures the echo the config trains with: its epsilon in its convention (the paper configs' absolute
+    nudge) and its re-synchronisation; the flags override them."""
+    import dataclasses
+
+    from rhel.reports.gradcheck import _global, gradients
+    from rhel.training.config import GradientConfig
+
+    config = dataclasses.replace(
+        TINY,
+        model=ModelConfig(unit="nonlinear", num_blocks=1, hidden=6, state_size=4),
+        gradient=GradientConfig(epsilon=0.3, relative_epsilon=False, resync_every=8),
+    )
+    problem = make_problem(config, batch_size=2)
+    report = run_gradcheck(problem, precisions=("float64",), estimators=("central",))
+    settings = (report["epsilon"]["float64"]["central"], report["relative_epsilon"], report["resync_every"])
+    assert settings == (0.3, False, 8)
+    assert "eps (absolute: times the loss gradient): central 0.3; echo re-synchronised every 8 steps" in format_table(
+        report
+    )
+    reference = gradients(problem, "float64", "bptt")
+    measured = report["summary"][0]["global_rel_error"]
+    as_trained = _global(gradients(problem, "float64", "rhel", 0.3, 8, relative=False), reference)["rel_error"]
+    as_relative = _global(gradients(problem, "float64", "rhel", 0.3, 8, relative=True), reference)["rel_error"]
+    assert measured == as_trained and abs(as_relative - as_trained) > 1e-3 * as_trained
+    overridden = run_gradcheck(problem, precisions=("float64",), estimators=("central",), epsilon=0.01, resync_every=4)
+    assert (overridden["epsilon"]["float64"]["central"], overridden["resync_every"]) == (0.01, 4)

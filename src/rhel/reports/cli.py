@@ -49,12 +49,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     g.add_argument("--seed", type=int, nargs="+", metavar="SEED",
                    help="model / data seed(s), one report each (default: the config's first seed)")  # fmt: skip
     g.add_argument("--batch-size", type=int, default=4, help="examples in the batch (default: %(default)s)")
-    g.add_argument("--epsilon", type=float, help="RHEL nudging strength (default: the core's default per precision)")
+    g.add_argument("--epsilon", type=float, help="RHEL nudging strength, in the config's convention "
+                   "(gradient.relative_epsilon) (default: the config's gradient.epsilon, else the core's default per "
+                   "precision)")  # fmt: skip
     add_gradient_option(g, RHEL_METHODS, default=RHEL_METHODS, what="RHEL method(s) compared with BPTT")
     deprecated_alias(g, "--estimator", "--gradient", type=lambda e: ESTIMATOR_METHODS.get(e, e))
     g.add_argument("--resync-every", type=int, metavar="K",
                    help="re-synchronise RHEL's echo every K steps (central and Richardson; see rhel.RHEL) "
-                   "(default: none)")  # fmt: skip
+                   "(default: the config's gradient.resync_every, else none)")  # fmt: skip
     g.add_argument("--precision", nargs="+", choices=PRECISIONS, default=list(PRECISIONS),
                    help=f"precision(s) to compare in (default: {' '.join(PRECISIONS)})")  # fmt: skip
     g.add_argument("--json", metavar="FILE", nargs="?", const="-",

@@ -135,10 +135,16 @@ _GRAD_FNS: dict[Any, Any] = {}
 
 
 def gradients(
-    problem: Problem, precision: str, method: str, epsilon: float | None = None, resync_every: int | None = None
+    problem: Problem,
+    precision: str,
+    method: str,
+    epsilon: float | None = None,
+    resync_every: int | None = None,
+    relative: bool = True,
 ) -> list[tuple]:
     """``[(block, parameter, gradient array)]`` of the batch loss for one method name (``bptt``, ``rhel``, ...);
-    ``resync_every`` re-synchronises RHEL's echo (symmetric estimators; ignored by the others)."""
+    ``resync_every`` re-synchronises RHEL's echo (symmetric estimators; ignored by the others) and ``relative``
+    scales ``epsilon`` as :class:`rhel.RHEL` does."""
     import jax
     import jax.numpy as jnp
 
@@ -149,7 +155,7 @@ def gradients(
     # itself, so RHEL's contract checks warn rather than stop it
     epsilon = None if epsilon is None else jnp.asarray(epsilon, inputs.dtype)
     resync_every = resync_every if GRADIENT_METHODS[method].symmetric else None
-    gradient = make_gradient(method, epsilon, resync_every=resync_every, check="warn")
+    gradient = make_gradient(method, epsilon, relative, resync_every=resync_every, check="warn")
     key = jax.random.PRNGKey(problem.seed + 1)  # dropout mask: the same for every method
     if method not in _GRAD_FNS:
 
@@ -188,10 +194,18 @@ def run_gradcheck(
     sweep: Sequence[float] | None = None,
     resync_every: int | None = None,
 ) -> dict[str, Any]:
-    """The full comparison as a JSON-ready dict (schema ``rhel.gradcheck/1``, documented in docs/reports.md)."""
+    """The full comparison as a JSON-ready dict (schema ``rhel.gradcheck/1``, documented in docs/reports.md).
+
+    RHEL runs as the problem's config trains it: ``epsilon`` and ``resync_every`` default to the config's
+    ``gradient.epsilon`` and ``gradient.resync_every`` (``None`` there: the core's default nudge, the plain echo), and
+    the nudge is scaled as its ``gradient.relative_epsilon`` says."""
     from rhel.training.config import config_to_dict
     from rhel.training.experiment import environment_info
 
+    settings = problem.config.gradient
+    epsilon = settings.epsilon if epsilon is None else epsilon
+    resync_every = settings.resync_every if resync_every is None else resync_every
+    relative = settings.relative_epsilon
     results, summary, eps_used, sweep_rows, references = [], [], {}, [], {}
     for precision in precisions:
         reference = references[precision] = gradients(problem, precision, "bptt")
@@ -200,7 +214,7 @@ def run_gradcheck(
             method = ESTIMATOR_METHODS[estimator]
             # explicit eps (the default's value when None): the sweep's default point reuses this compilation
             eps_used[precision][estimator] = effective_epsilon(problem, precision, estimator, epsilon)
-            rhel = gradients(problem, precision, method, eps_used[precision][estimator], resync_every)
+            rhel = gradients(problem, precision, method, eps_used[precision][estimator], resync_every, relative)
             rows = []
             for (block, param, g), (_, _, ref) in zip(rhel, reference, strict=True):
                 row = {"precision": precision, "estimator": estimator, "block": block, "param": param,
@@ -224,7 +238,7 @@ def run_gradcheck(
                 default = effective_epsilon(problem, precision, estimator, None)
                 for eps in sorted({*map(float, sweep), default}):
                     same = eps == eps_used[precision][estimator]
-                    grads = rhel if same else gradients(problem, precision, method, eps, resync_every)
+                    grads = rhel if same else gradients(problem, precision, method, eps, resync_every, relative)
                     total = _global(grads, reference)
                     sweep_rows.append({"precision": precision, "estimator": estimator, "epsilon": eps,
                                        "rel_error": total["rel_error"], "cosine": total["cosine"],
@@ -250,6 +264,7 @@ def run_gradcheck(
         "precisions": list(precisions),
         "estimators": list(estimators),
         "epsilon": eps_used,
+        "relative_epsilon": relative,
         "resync_every": resync_every,
         "results": clean(results),
         "summary": clean(summary),
@@ -269,7 +284,9 @@ def format_table(report: dict[str, Any]) -> str:
     index = {(r["precision"], r["estimator"], r["block"], r["param"]): r for r in report["results"]}
     for precision in report["precisions"]:
         eps = ", ".join(f"{e} {report['epsilon'][precision][e]:.3g}" for e in estimators)
-        lines.append(f"{precision} (RHEL vs BPTT; eps: {eps})")
+        how = "" if report.get("relative_epsilon", True) else " (absolute: times the loss gradient)"
+        resync = f"; echo re-synchronised every {report['resync_every']} steps" if report.get("resync_every") else ""
+        lines.append(f"{precision} (RHEL vs BPTT; eps{how}: {eps}{resync})")
         header = f"{'block':<9} {'parameter':<18} " + " ".join(f"{e[:10] + ' cos':>15} {'ratio':>9} {'rel.err':>8}"
                                                                 for e in estimators)  # fmt: skip
         lines += [header, "-" * len(header)]
