@@ -13,7 +13,8 @@ warm up, then ``repeats`` times; the median is reported.
 
 Memory (CPU): ``baseline_rss_mb`` is the worker's resident memory after imports, data and model creation and
 compilation, just before the first step; ``peak_rss_mb`` is ``ru_maxrss`` (the whole process's high-water mark);
-``run_peak_rss_mb`` is the highest resident memory sampled (every 2 ms) while steps run. The table's memory is
+``run_peak_rss_mb`` is the highest resident memory sampled (every 2 ms) during the first step (the warm-up; the
+other timed steps run unsampled, the sampler's thread slows them). The table's memory is
 ``memory_mb = run_peak_rss_mb - baseline_rss_mb``, the memory a training step adds. On a GPU ``memory_mb`` is
 ``peak_bytes_in_use`` of the device (minus the bytes in use before the first step). XLA's own estimate
 (``memory_analysis()`` of the compiled step: temporaries, arguments, outputs) is recorded as a cross-check.
