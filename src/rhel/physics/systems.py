@@ -214,9 +214,7 @@ def soft_oscillators(n: int = 3):
         kin = jnp.sum((1.0 + theta["a"] * phi**2) * pi**2 / (2 * m))
         return kin + 0.5 * jnp.sum(k * phi**2) + 0.5 * jnp.sum(c * jnp.diff(phi) ** 2) + u * phi[0]
 
-    return HamiltonianSystem(
-        Energy(hamiltonian=energy), squared_error_loss(n - 1), n, name=f"soft oscillators (n={n})"
-    )
+    return HamiltonianSystem(Energy(hamiltonian=energy), squared_error_loss(n - 1), n, name=f"soft oscillators (n={n})")
 
 
 @cache

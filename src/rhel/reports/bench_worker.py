@@ -226,6 +226,7 @@ def _measure(args: argparse.Namespace) -> dict[str, Any]:
 
     baseline = current_rss_bytes()
     device_base = device_bytes("bytes_in_use") if gpu else 0
+
     def timed():
         t0 = time.perf_counter()
         run_once()

@@ -124,9 +124,7 @@ def register(subparsers) -> None:
     )
     r.add_argument("dirs", nargs="+", metavar="DIR", help="run directories or folders holding them")
     r.add_argument("--out", metavar="DIR", help="where to write the table and plots (default: the first DIR)")
-    r.add_argument(
-        "--ddof", type=int, default=0, help="delta degrees of freedom of the std (default: 0, as the paper)"
-    )
+    r.add_argument("--ddof", type=int, default=0, help="delta degrees of freedom of the std (default: 0, as the paper)")
     r.add_argument("--no-plots", action="store_true", help="skip the PNG curves")
     r.set_defaults(func=results_command)
 

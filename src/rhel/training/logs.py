@@ -97,9 +97,7 @@ def require_tensorboard():
     try:
         import tensorboardX
     except ImportError:
-        raise ImportError(
-            "--log tensorboard needs the tensorboardX package: pip install 'rhel[tensorboard]'"
-        ) from None
+        raise ImportError("--log tensorboard needs the tensorboardX package: pip install 'rhel[tensorboard]'") from None
     return tensorboardX
 
 
