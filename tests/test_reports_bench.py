@@ -16,11 +16,14 @@ def test_worker_record_fields():
     r = run_config("rhel", 32, TINY, repeats=2, timeout_s=300)
     assert r["status"] == "ok", r
     keys = ("method", "length", "step_time_s", "times_s", "compile_s", "baseline_rss_mb", "peak_rss_mb")
-    keys += ("run_peak_rss_mb", "memory_mb", "import_rss_mb", "peak_minus_import_mb", "xla_memory", "wall_s")
+    keys += ("run_peak_rss_mb", "first_step_retained_mb", "memory_mb", "import_rss_mb", "peak_minus_import_mb")
+    keys += ("xla_memory", "wall_s")
     for key in keys:
         assert key in r, key
     assert r["method"] == "rhel" and r["length"] == 32 and len(r["times_s"]) == 2
     assert r["step_time_s"] > 0 and r["peak_rss_mb"] >= r["baseline_rss_mb"] > 0
+    # what the first step keeps is part of its peak
+    assert r["first_step_retained_mb"] <= r["run_peak_rss_mb"] - r["baseline_rss_mb"] + 1e-9
     json.dumps(r)
 
 

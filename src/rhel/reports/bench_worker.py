@@ -239,6 +239,7 @@ def _measure(args: argparse.Namespace) -> dict[str, Any]:
         with RSSSampler() as sampler:
             first_s = timed()
             run_peak = sampler.peak
+        retained = current_rss_bytes()  # what the first step keeps (lazily created runtime state), not freed after it
         warmup_s, times = (first_s, [timed() for _ in range(args.repeats)]) if args.repeats > 1 else (None, [first_s])
     peak = max_rss_bytes()
     mb = 1024.0**2
@@ -251,6 +252,7 @@ def _measure(args: argparse.Namespace) -> dict[str, Any]:
         "baseline_rss_mb": baseline / mb,
         "peak_rss_mb": peak / mb,
         "run_peak_rss_mb": run_peak / mb,
+        "first_step_retained_mb": (retained - baseline) / mb,
         "peak_minus_import_mb": (peak - import_rss) / mb,
         "xla_memory": xla,
         "device": str(device),
