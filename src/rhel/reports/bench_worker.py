@@ -235,7 +235,8 @@ def _measure(args: argparse.Namespace) -> dict[str, Any]:
     with recorded_contract_warnings() as contract:
         # The memory is sampled during the first step (the warm-up; a single repeat, for long sequences, is timed
         # without one and is that step); the other timed steps run without the sampler, whose thread (a /proc read
-        # every 2 ms on a 2-core machine) slowed an RHEL step at 8,192 steps by 5-7 % and the forward pass not at all.
+        # every 2 ms on a 2-core machine) slowed an RHEL step at 8,192 steps by 5-7 %, the forward pass not
+        # measurably.
         with RSSSampler() as sampler:
             first_s = timed()
             run_peak = sampler.peak
