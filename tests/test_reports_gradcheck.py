@@ -112,7 +112,8 @@ def test_rhel_runs_as_the_config_trains_it():
         gradient=GradientConfig(epsilon=0.3, relative_epsilon=False, resync_every=8),
     )
     problem = make_problem(config, batch_size=2)
-    report = run_gradcheck(problem, precisions=("float64",), estimators=("central",))
+    report = run_gradcheck(problem, precisions=("float64",), estimators=("central",), sweep=(0.3,))
+    assert [(r["epsilon"], r["default"]) for r in report["eps_sweep"]] == [(0.3, True)]  # the config's eps is starred
     settings = (report["epsilon"]["float64"]["central"], report["relative_epsilon"], report["resync_every"])
     assert settings == (0.3, False, 8)
     assert "eps (absolute: times the loss gradient): central 0.3; echo re-synchronised every 8 steps" in format_table(

@@ -235,7 +235,8 @@ def run_gradcheck(
             })  # fmt: skip
             results += rows
             if sweep:
-                default = effective_epsilon(problem, precision, estimator, None)
+                # the point marked is the eps measured above: the config's (or --epsilon), else the core's default
+                default = eps_used[precision][estimator]
                 for eps in sorted({*map(float, sweep), default}):
                     same = eps == eps_used[precision][estimator]
                     grads = rhel if same else gradients(problem, precision, method, eps, resync_every, relative)

@@ -50,7 +50,7 @@ def plot_alignment(report: dict[str, Any], path: str | Path, *, estimator: str |
 
 def plot_eps_sweep(report: dict[str, Any], path: str | Path) -> Path:
     """Relative error of RHEL's gradient (all leaves together) against eps, log-log, per precision and
-    estimator; the default eps of each curve is marked with a star."""
+    estimator; the eps each curve's table used (the config's or the core's default) is marked with a star."""
     plt = pyplot()
     rows = report["eps_sweep"] or []
     fig, ax = plt.subplots(figsize=(6.5, 4.5))
@@ -68,7 +68,7 @@ def plot_eps_sweep(report: dict[str, Any], path: str | Path) -> Path:
             for r, e in zip(curve, err, strict=True):
                 if r["default"]:
                     ax.plot([r["epsilon"]], [e], "*", ms=13, color=colors[estimator], mec="k")
-    ax.plot([], [], "*", ms=10, color="gray", mec="k", label="default eps")
+    ax.plot([], [], "*", ms=10, color="gray", mec="k", label="eps of the tables")
     ax.set_xlabel("eps (relative nudge, state units)")
     ax.set_ylabel("relative error |g_RHEL - g_BPTT| / |g_BPTT|")
     unit = report["config"]["model"]["unit"]
