@@ -4,34 +4,23 @@
         [--methods forward rhel] [--rounds 3] [--repeats 3] [--json FILE]
 
 ``A_SRC`` and ``B_SRC`` are the ``src`` folders of two checkouts (e.g. ``git worktree add /tmp/a main`` and this
-tree's ``src``). Every (round, model, tree, method) runs ``python -m rhel.reports.bench_worker`` in a fresh process
-with that tree first on ``PYTHONPATH``; the trees alternate within each round, so slow drifts of the machine hit both.
-Step times on this 2-core machine move by up to 30 % between runs (``BENCHMARKS.md``), so the summary gives, per tree,
-the minimum over every timed step (the least disturbed estimate of the code's own cost) and the median of the
-per-process medians, and each method's time as a multiple of the forward pass's by both. Do not run it beside another
-heavy job.
+tree's ``src``). Every (round, model, tree, method) runs the bench worker in a fresh process as ``rhel bench`` does
+(:func:`rhel.reports.bench.run_config`), importing that tree's ``rhel``; the trees alternate within each round, so
+slow drifts of the machine hit both. Step times on this 2-core machine move by up to 30 % between runs
+(``BENCHMARKS.md``), so the summary gives, per tree, the minimum over every timed step (the least disturbed estimate
+of the code's own cost) and the median of the per-process medians, and each method's time as a multiple of the
+forward pass's by both. Do not run it beside another heavy job.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
-import subprocess
-import sys
 from pathlib import Path
 
-
-def run_worker(src: str, method: str, length: int, model: str, repeats: int) -> dict:
-    env = {**os.environ, "PYTHONPATH": src}
-    cmd = [sys.executable, "-m", "rhel.reports.bench_worker", "--method", method, "--length", str(length),
-           "--model", model, "--repeats", str(repeats)]  # fmt: skip
-    out = subprocess.run(cmd, env=env, capture_output=True, text=True, cwd="/", check=False)
-    lines = [line for line in out.stdout.splitlines() if line.startswith("{")]
-    if not lines:
-        return {"status": "error", "error": out.stderr[-500:]}
-    return json.loads(lines[-1])
+from rhel.reports.bench import run_config
+from rhel.reports.bench_worker import DEFAULT_CONFIG
 
 
 def summarise(records: list[dict], trees: dict[str, str]) -> list[str]:
@@ -69,6 +58,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--methods", nargs="+", default=["forward", "rhel"], help="worker methods (default: forward rhel)")
     p.add_argument("--rounds", type=int, default=3, help="rounds over every configuration (default: 3)")
     p.add_argument("--repeats", type=int, default=3, help="timed steps per process (default: 3)")
+    p.add_argument("--timeout", type=float, default=600.0, help="seconds per process (default: 600)")
     p.add_argument("--json", metavar="FILE", help="write every record to FILE (default: none)")
     args = p.parse_args(argv)
     trees = {"A": str(Path(args.a_src).resolve()), "B": str(Path(args.b_src).resolve())}
@@ -82,7 +72,8 @@ def main(argv: list[str] | None = None) -> int:
             for model in args.models:
                 for name, src in trees.items():
                     for method in args.methods:
-                        rec = run_worker(src, method, length, model, args.repeats)
+                        config = {**DEFAULT_CONFIG, "model": model}
+                        rec = run_config(method, length, config, repeats=args.repeats, timeout_s=args.timeout, src=src)
                         rec.update(round=rnd, tree=name, model=model, method=method, length=length)
                         records.append(rec)
                         times = [round(1000 * t) for t in rec.get("times_s", [])]

@@ -117,14 +117,16 @@ def run_config(
     timeout_s: float = 600.0,
     mem_limit_mb: float | None = None,
     env: dict[str, str] | None = None,
+    src: str | Path | None = None,
 ) -> dict[str, Any]:
     """Run one configuration in a fresh worker process; a timeout, a memory-limit kill, a crash or an error are
-    returned as a record with ``status`` ``timeout``, ``oom`` or ``error`` (never raised)."""
+    returned as a record with ``status`` ``timeout``, ``oom`` or ``error`` (never raised). ``src``: the source folder
+    whose ``rhel`` the worker imports (default: this package's; ``benchmarks/ab_compare.py`` times another checkout)."""
     cmd = worker_command(method, length, config, repeats)
     base = {"method": method, "length": length}
     started = time.perf_counter()
     env = {**os.environ, **(env or {})}
-    src = str(Path(__file__).resolve().parents[2])
+    src = str(Path(__file__).resolve().parents[2] if src is None else Path(src).resolve())
     env["PYTHONPATH"] = src + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     out_chunks: list[str] = []

@@ -69,7 +69,8 @@ def plot_eps_sweep(report: dict[str, Any], path: str | Path) -> Path:
                 if r["default"]:
                     ax.plot([r["epsilon"]], [e], "*", ms=13, color=colors[estimator], mec="k")
     ax.plot([], [], "*", ms=10, color="gray", mec="k", label="eps of the tables")
-    ax.set_xlabel("eps (relative nudge, state units)")
+    relative = report.get("relative_epsilon", True)
+    ax.set_xlabel("eps (relative nudge, state units)" if relative else "eps (absolute: times the loss gradient)")
     ax.set_ylabel("relative error |g_RHEL - g_BPTT| / |g_BPTT|")
     unit = report["config"]["model"]["unit"]
     ax.set_title(f"RHEL error vs eps, {unit} HSSM, L={report['length']}", fontsize=10)
