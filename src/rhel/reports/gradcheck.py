@@ -235,15 +235,16 @@ def run_gradcheck(
             })  # fmt: skip
             results += rows
             if sweep:
-                # the point marked is the eps measured above: the config's (or --epsilon), else the core's default
-                default = eps_used[precision][estimator]
-                for eps in sorted({*map(float, sweep), default}):
-                    same = eps == eps_used[precision][estimator]
+                # the point marked ("default") is the eps measured above, whose gradients are reused: the config's
+                # (or --epsilon), else the core's default
+                measured = eps_used[precision][estimator]
+                for eps in sorted({*map(float, sweep), measured}):
+                    same = eps == measured
                     grads = rhel if same else gradients(problem, precision, method, eps, resync_every, relative)
                     total = _global(grads, reference)
                     sweep_rows.append({"precision": precision, "estimator": estimator, "epsilon": eps,
                                        "rel_error": total["rel_error"], "cosine": total["cosine"],
-                                       "default": eps == default})  # fmt: skip
+                                       "default": same})  # fmt: skip
 
     def clean(rows):
         return [{k: _clean(v) for k, v in r.items()} for r in rows]
