@@ -239,8 +239,9 @@ def _measure(args: argparse.Namespace) -> dict[str, Any]:
         # measurably.
         with RSSSampler() as sampler:
             first_s = timed()
-            run_peak = sampler.peak
         retained = current_rss_bytes()  # what the first step keeps (lazily created runtime state), not freed after it
+        # a step shorter than the sampling interval may end between two samples: its peak is at least where it ends
+        run_peak = max(sampler.peak, retained)
         warmup_s, times = (first_s, [timed() for _ in range(args.repeats)]) if args.repeats > 1 else (None, [first_s])
     peak = max_rss_bytes()
     mb = 1024.0**2
